@@ -1,0 +1,89 @@
+import { Router, type Request } from 'express';
+import { FINAL_STATES, type JobStatus, type Offloader } from '../src/offload/index.js';
+
+/** Job ids are random UUIDs; anything else cannot exist, so it is a 404 without a Redis trip. */
+const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** How often an open event stream re-reads the status anyway and sends a keep-alive. */
+const REFRESH_MS = 2_000;
+
+const notFound = (id: string) => ({ error: `no job ${id}` });
+
+/** GET /jobs/:id (the status) and GET /jobs/:id/events (the same, live, as server-sent events). */
+export function jobsRouter({ offloader }: { offloader: Offloader }): Router {
+  const router = Router();
+
+  async function find(req: Request<{ id: string }>) {
+    const { id } = req.params;
+    return JOB_ID.test(id) ? offloader.status(id) : null;
+  }
+
+  router.get('/jobs/:id', async (req, res) => {
+    const status = await find(req);
+    if (!status) {
+      res.status(404).json(notFound(req.params.id));
+      return;
+    }
+    res.set('Cache-Control', 'no-store').json(status);
+  });
+
+  router.get('/jobs/:id/events', async (req, res) => {
+    const first = await find(req);
+    if (!first) {
+      res.status(404).json(notFound(req.params.id));
+      return;
+    }
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream',
+      'Cache-Control': 'no-store',
+      'X-Accel-Buffering': 'no', // nginx and some PaaS routers buffer otherwise
+    });
+
+    let last = '';
+    let ended = false;
+    let unsubscribe = () => undefined as void;
+    let timer: NodeJS.Timeout | undefined;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      clearInterval(timer);
+      unsubscribe();
+      res.end();
+    };
+    res.on('close', end);
+    const send = (status: JobStatus) => {
+      if (ended) return;
+      const json = JSON.stringify(status);
+      if (json !== last) {
+        const event = FINAL_STATES.has(status.state) ? status.state : 'status';
+        res.write(`event: ${event}\ndata: ${json}\n\n`);
+        last = json;
+      }
+      if (FINAL_STATES.has(status.state)) end();
+    };
+
+    // Subscribe first, then read the status again: an update between the two cannot be lost.
+    const stop = await offloader.watch(first.id, send);
+    if (ended) {
+      stop();
+      return;
+    }
+    unsubscribe = stop;
+    // Events can still be missed (a Redis reconnect); a slow re-read is the safety net.
+    timer = setInterval(() => {
+      res.write(': keep-alive\n\n');
+      offloader.status(first.id).then(
+        (status) => {
+          if (status) send(status);
+          else end();
+        },
+        (error: unknown) => {
+          req.log.warn({ err: error }, 'status refresh failed');
+        },
+      );
+    }, REFRESH_MS);
+    send((await offloader.status(first.id)) ?? first);
+  });
+
+  return router;
+}

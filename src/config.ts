@@ -1,0 +1,72 @@
+// The only place that reads the environment: every key is parsed, validated and documented
+// (in .env.example) here, and the result is frozen so nothing can change it at run time.
+import { z } from 'zod';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const url = (protocols: readonly string[]) =>
+  z.url().refine((value) => protocols.includes(new URL(value).protocol), {
+    message: `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+  });
+
+const schema = z.object({
+  PORT: int(0, 65_535).default(3000),
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[\w{}-]+$/, 'letters, digits, _, -, { and } only')
+    .default('offload'),
+  OFFLOAD_MODE: z.enum(['queue', 'embedded', 'inline']).default('queue'),
+  WORKER_QUEUES: z
+    .string()
+    .default('*')
+    .transform((value) =>
+      value.trim() === '*'
+        ? ('*' as const)
+        : value
+            .split(',')
+            .map((name) => name.trim())
+            .filter(Boolean),
+    ),
+  WORKER_CONCURRENCY: int(1, 1_000).default(5),
+  WORKER_LOCK_MS: int(1_000, 600_000).default(30_000),
+  WORKER_STALLED_INTERVAL_MS: int(500, 600_000).default(30_000),
+  SHUTDOWN_TIMEOUT_MS: int(0, 29_000).default(25_000),
+  SMTP_URL: url(['smtp:', 'smtps:']).optional(),
+  MAIL_FROM: z
+    .string()
+    .regex(/^[^\r\n\0]+$/, 'must be one line')
+    .default('offload <no-reply@offload.localhost>'),
+  OUTBOX_DIR: z.string().min(1).default('.data/outbox'),
+  STORAGE_DIR: z.string().min(1).default('.data/storage'),
+  PUBLIC_URL: url(['http:', 'https:']).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+type Parsed = z.infer<typeof schema>;
+export type Config = Readonly<Omit<Parsed, 'PUBLIC_URL'> & { PUBLIC_URL: string }>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses `env` (usually `process.env`); throws a ConfigError naming every bad key. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  // An empty value means "unset", as it does in most .env tooling.
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([key, value]) => key in schema.shape && value !== ''),
+  );
+  const result = schema.safeParse(present);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),
+    );
+  }
+  const parsed = result.data;
+  return Object.freeze({
+    ...parsed,
+    PUBLIC_URL: (parsed.PUBLIC_URL ?? `http://localhost:${parsed.PORT}`).replace(/\/+$/, ''),
+  });
+}

@@ -1,0 +1,39 @@
+/** Mail templates: plain functions from small data to text + HTML, with every value escaped. */
+
+export interface Rendered {
+  subject: string;
+  text: string;
+  html: string;
+}
+
+const HTML_ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+export const escapeHtml = (value: string) => value.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
+
+function layout(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>
+<body style="font-family:system-ui,sans-serif;max-width:36rem;margin:auto;padding:1rem;color:#222">
+${body}
+<p style="color:#888;font-size:.8rem">Sent by offload, from a background worker.</p>
+</body></html>`;
+}
+
+export function welcome(data: { name: string; appUrl: string }): Rendered {
+  const subject = `Welcome, ${data.name}!`;
+  return {
+    subject,
+    text: `Hi ${data.name},\n\nThanks for signing up. Your account is ready: ${data.appUrl}\n\n— offload\n`,
+    html: layout(
+      subject,
+      `<h1>Welcome, ${escapeHtml(data.name)}!</h1>
+<p>Thanks for signing up. Your account is ready:
+<a href="${escapeHtml(data.appUrl)}">${escapeHtml(data.appUrl)}</a></p>`,
+    ),
+  };
+}

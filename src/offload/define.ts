@@ -1,0 +1,72 @@
+import type { z } from 'zod';
+import type { Logger } from '../logger.js';
+
+export interface RetryPolicy {
+  /** Total runs, the first included. */
+  attempts: number;
+  backoff: 'fixed' | 'exponential';
+  /** The first retry's delay; exponential doubles it each time. */
+  delayMs: number;
+  /** 0..1: each delay is randomly shortened by up to this fraction, so retries do not stampede. */
+  jitter?: number;
+}
+
+export interface JobContext<Deps = unknown> {
+  jobId: string;
+  /** 1 on the first run. */
+  attempt: number;
+  /** A child logger that carries the job id and the request id that enqueued it. */
+  log: Logger;
+  /** Fires on cancel, time limit or shutdown: long work should check it and stop. */
+  signal: AbortSignal;
+  /** 0..100, or any small JSON the status page can show. */
+  progress(value: number | object): Promise<void>;
+  /** What the process handed to every job (mailer, storage, ...): see src/deps.ts. */
+  deps: Deps;
+}
+
+export interface JobDefinition<
+  Schema extends z.ZodType = z.ZodType,
+  Result = unknown,
+  Deps = never,
+> {
+  /** Equals the file name in jobs/; unique. */
+  name: string;
+  /** Named queue: workers can be started for some queues only (WORKER_QUEUES). */
+  queue: string;
+  /** Validated at enqueue and again in the worker: jobs already in Redis may be old. */
+  input: Schema;
+  retry: RetryPolicy;
+  /** Time limit for one run; the signal fires when it passes and the run fails. */
+  timeoutMs: number;
+  run(input: z.output<Schema>, ctx: JobContext<Deps>): Promise<Result>;
+}
+
+/**
+ * Any job, whatever its input, result and dependencies: what registries and runners hold.
+ * (`run` is declared as a method, so its parameters compare bivariantly and every job fits.)
+ */
+export type AnyJob = JobDefinition<z.ZodType, unknown, unknown>;
+
+export const DEFAULT_RETRY: RetryPolicy = {
+  attempts: 3,
+  backoff: 'exponential',
+  delayMs: 1_000,
+  jitter: 0.2,
+};
+
+const NAME = /^[a-z][a-z0-9-]*$/;
+
+/** Declares a job. The result is a plain object: `job.run(input, ctx)` still works directly. */
+export function defineJob<Schema extends z.ZodType, Result, Deps = never>(
+  definition: Omit<JobDefinition<Schema, Result, Deps>, 'retry' | 'timeoutMs'> &
+    Partial<Pick<JobDefinition<Schema, Result, Deps>, 'retry' | 'timeoutMs'>>,
+): JobDefinition<Schema, Result, Deps> {
+  for (const [what, value] of [
+    ['name', definition.name],
+    ['queue', definition.queue],
+  ] as const) {
+    if (!NAME.test(value)) throw new Error(`job ${what} "${value}" must match ${String(NAME)}`);
+  }
+  return Object.freeze({ retry: DEFAULT_RETRY, timeoutMs: 60_000, ...definition });
+}

@@ -1,0 +1,52 @@
+import type { Logger } from '../logger.js';
+import type { AnyJob, JobContext } from './define.js';
+import { InvalidJobInputError, JobTimeoutError } from './errors.js';
+
+export interface RunOptions<Deps> {
+  jobId: string;
+  attempt: number;
+  log: Logger;
+  deps: Deps;
+  progress: JobContext['progress'];
+  /** Aborts the run from outside (cancel, shutdown). */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * One run of a job, the same in every mode: re-validate the input (jobs may have waited in
+ * Redis across a deploy), then run it under its time limit. When the limit passes, the job's
+ * signal fires and the run fails at once; whatever the handler returns later is discarded.
+ */
+export async function runJob<Deps>(
+  job: AnyJob,
+  rawInput: unknown,
+  options: RunOptions<Deps>,
+): Promise<unknown> {
+  const parsed = job.input.safeParse(rawInput);
+  if (!parsed.success) throw new InvalidJobInputError(job.name, parsed.error);
+
+  const controller = new AbortController();
+  const timer = setTimeout(() => {
+    controller.abort(new JobTimeoutError(job.timeoutMs));
+  }, job.timeoutMs);
+  const onOuterAbort = () => {
+    controller.abort(options.signal?.reason);
+  };
+  options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  if (options.signal?.aborted) onOuterAbort();
+
+  const aborted = new Promise<never>((_, reject) => {
+    const fail = () => {
+      reject(controller.signal.reason as Error);
+    };
+    if (controller.signal.aborted) fail();
+    else controller.signal.addEventListener('abort', fail, { once: true });
+  });
+  const ctx: JobContext<Deps> = { ...options, signal: controller.signal };
+  try {
+    return await Promise.race([job.run(parsed.data, ctx), aborted]);
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onOuterAbort);
+  }
+}

@@ -1,0 +1,13 @@
+import type { Response } from 'express';
+import type { Accepted } from './offloader.js';
+
+export const statusUrl = (id: string) => `/jobs/${id}`;
+
+/** 202 Accepted, `Location` on the status URL, and a body naming the job and where to watch it. */
+export function sendAccepted(res: Response, accepted: Accepted): void {
+  const url = statusUrl(accepted.id);
+  res
+    .status(202)
+    .location(url)
+    .json({ ...accepted, statusUrl: url, eventsUrl: `${url}/events` });
+}

@@ -1,0 +1,20 @@
+// The offloader core. It knows nothing of routes, jobs or workers: the job list is handed to it.
+export { defineJob, DEFAULT_RETRY } from './define.js';
+export type { AnyJob, JobContext, JobDefinition, RetryPolicy } from './define.js';
+export {
+  InvalidJobInputError,
+  JobTimeoutError,
+  PermanentError,
+  QueueUnavailableError,
+} from './errors.js';
+export { runJob } from './execute.js';
+export { createInlineOffloader } from './inline.js';
+export type { Accepted, EnqueueOptions, JobData, Offloader } from './offloader.js';
+export { createQueueOffloader, jobOptions, RETENTION } from './queue.js';
+export { createRegistry } from './registry.js';
+export type { Registry } from './registry.js';
+export { startRunner } from './runner.js';
+export type { Runner } from './runner.js';
+export { FINAL_STATES } from './status.js';
+export type { JobState, JobStatus } from './status.js';
+export { sendAccepted, statusUrl } from './express.js';

@@ -1,0 +1,52 @@
+import type { Job } from 'bullmq';
+
+/** The states a caller can see. BullMQ's `prioritized` and `waiting-children` read as waiting. */
+export type JobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed';
+
+export const FINAL_STATES: ReadonlySet<JobState> = new Set(['completed', 'failed']);
+
+/** What `GET /jobs/:id` shows. Never the job's input: it may hold personal data. */
+export interface JobStatus {
+  id: string;
+  name: string;
+  state: JobState;
+  progress: unknown;
+  result?: unknown;
+  error?: string;
+  /** Runs started so far, retries included. */
+  attempts: number;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+export function toState(bullState: string): JobState {
+  switch (bullState) {
+    case 'completed':
+    case 'failed':
+    case 'active':
+    case 'delayed':
+      return bullState;
+    default:
+      return 'waiting';
+  }
+}
+
+const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undefined);
+
+export function toStatus(job: Job, bullState: string): JobStatus {
+  const state = toState(bullState);
+  return {
+    id: String(job.id),
+    name: job.name,
+    state,
+    progress: job.progress,
+    ...(state === 'completed' ? { result: job.returnvalue as unknown } : {}),
+    // A delayed job with a reason is waiting to retry: the last error helps whoever watches.
+    ...(job.failedReason ? { error: job.failedReason } : {}),
+    attempts: job.attemptsStarted,
+    createdAt: new Date(job.timestamp).toISOString(),
+    ...(job.processedOn ? { startedAt: iso(job.processedOn) } : {}),
+    ...(job.finishedOn ? { finishedAt: iso(job.finishedOn) } : {}),
+  };
+}

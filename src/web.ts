@@ -1,0 +1,42 @@
+// The `web` process (Procfile): serves HTTP and enqueues; in `embedded` mode it also runs jobs.
+import { once } from 'node:events';
+import { createApp } from './app.js';
+import { configOrExit, connectOffloader, quit, startWorkers } from './boot.js';
+import { closeDeps, createDeps } from './deps.js';
+import { createLogger } from './logger.js';
+import { exitOnCrash, exitOnSignals } from './shutdown.js';
+
+const config = configOrExit(process.env);
+const log = createLogger(config.LOG_LEVEL, 'web');
+exitOnCrash(log);
+const deps = createDeps(config);
+const { offloader, connection } = connectOffloader(config, log, deps);
+const workers = config.OFFLOAD_MODE === 'embedded' ? startWorkers(config, log, deps) : undefined;
+
+const server = createApp({ offloader, deps, log }).listen(config.PORT);
+await once(server, 'listening');
+const address = server.address();
+const port = typeof address === 'object' && address ? address.port : config.PORT;
+log.info({ port, mode: config.OFFLOAD_MODE, mail: deps.mailer.via }, 'web listening');
+
+exitOnSignals(log, config.SHUTDOWN_TIMEOUT_MS, [
+  [
+    'http',
+    async (deadline) => {
+      // Stop accepting, let in-flight requests finish; long-lived ones (event streams) are cut
+      // at the deadline, and their browsers reconnect to another process.
+      const closed = new Promise((resolve) => server.close(resolve));
+      server.closeIdleConnections();
+      const cut = setTimeout(
+        () => server.closeAllConnections(),
+        Math.max(0, deadline - Date.now()),
+      );
+      await closed;
+      clearTimeout(cut);
+    },
+  ],
+  ['workers', (deadline) => workers?.runner.close(deadline)],
+  ['queues', () => offloader.close()],
+  ['redis', () => Promise.all([quit(connection), quit(workers?.connection)]).then(() => undefined)],
+  ['mail', () => closeDeps(deps)],
+]);
