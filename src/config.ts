@@ -22,11 +22,14 @@ const schema = z.object({
     .transform((value) =>
       value.trim() === '*'
         ? ('*' as const)
-        : value
-            .split(',')
-            .map((name) => name.trim())
-            .filter(Boolean),
-    ),
+        : Object.freeze(
+            value
+              .split(',')
+              .map((name) => name.trim())
+              .filter(Boolean),
+          ),
+    )
+    .refine((queues) => queues.length > 0, 'name at least one queue, or * for all'),
   WORKER_CONCURRENCY: int(1, 1_000).default(5),
   WORKER_LOCK_MS: int(1_000, 600_000).default(30_000),
   WORKER_STALLED_INTERVAL_MS: int(500, 600_000).default(30_000),

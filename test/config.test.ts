@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+describe('loadConfig', () => {
+  it('when nothing is set, then every key has its documented default', () => {
+    const config = loadConfig({});
+    assert.equal(config.PORT, 3000);
+    assert.equal(config.REDIS_URL, 'redis://127.0.0.1:6379');
+    assert.equal(config.OFFLOAD_MODE, 'queue');
+    assert.equal(config.WORKER_QUEUES, '*');
+    assert.equal(config.SHUTDOWN_TIMEOUT_MS, 25_000);
+    assert.equal(config.SMTP_URL, undefined);
+    assert.equal(config.PUBLIC_URL, 'http://localhost:3000');
+  });
+
+  it('when values are given, then they are parsed into their types', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      WORKER_QUEUES: 'mail, media',
+      WORKER_CONCURRENCY: '12',
+      OFFLOAD_MODE: 'embedded',
+      PUBLIC_URL: 'https://example.com/',
+      SMTP_URL: '',
+    });
+    assert.equal(config.PORT, 8080);
+    assert.deepEqual(config.WORKER_QUEUES, ['mail', 'media']);
+    assert.equal(config.WORKER_CONCURRENCY, 12);
+    assert.equal(config.OFFLOAD_MODE, 'embedded');
+    assert.equal(config.PUBLIC_URL, 'https://example.com', 'trailing slash trimmed');
+    assert.equal(config.SMTP_URL, undefined, 'an empty value means unset');
+  });
+
+  it('when several keys are bad, then the error names every one of them', () => {
+    assert.throws(
+      () =>
+        loadConfig({
+          PORT: 'eighty',
+          REDIS_URL: 'http://localhost',
+          OFFLOAD_MODE: 'eager',
+          SHUTDOWN_TIMEOUT_MS: '60000',
+          WORKER_QUEUES: ' , ',
+        }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        const named = error.problems.map((p) => p.split(':')[0]);
+        assert.deepEqual(named.sort(), [
+          'OFFLOAD_MODE',
+          'PORT',
+          'REDIS_URL',
+          'SHUTDOWN_TIMEOUT_MS',
+          'WORKER_QUEUES',
+        ]);
+        return true;
+      },
+    );
+  });
+
+  it('when loaded, then the result is frozen and unknown keys are ignored', () => {
+    const config = loadConfig({ HOME: '/root', PORT: '1' });
+    assert.ok(Object.isFrozen(config));
+    assert.ok(!('HOME' in config));
+    assert.throws(() => {
+      (config as { PORT: number }).PORT = 2;
+    }, TypeError);
+  });
+});

@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import type { Express } from 'express';
+import type { Redis } from 'ioredis';
+import { createApp } from '../../src/app.js';
+import { connectOffloader, quit, startWorkers } from '../../src/boot.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { closeDeps, createDeps, type Deps } from '../../src/deps.js';
+import { createLogger } from '../../src/logger.js';
+import type { Offloader, Runner } from '../../src/offload/index.js';
+import { sharedRedisUrl } from './global.js';
+
+export interface TestApp {
+  app: Express;
+  config: Config;
+  deps: Deps;
+  offloader: Offloader;
+  /** Counts jobs of every state in a queue: to prove that nothing was enqueued. */
+  countJobs(queue?: string): Promise<number>;
+  /** Starts workers in this process (queue mode), as the worker process would. */
+  startWorkers(): Runner;
+  close(): Promise<void>;
+}
+
+/**
+ * The real app on the shared private Redis, under a queue prefix of its own so tests never see
+ * each other's jobs. `env` overrides configuration keys.
+ */
+export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const config = loadConfig({
+    REDIS_URL: sharedRedisUrl(),
+    QUEUE_PREFIX: `t${randomUUID().slice(0, 8)}`,
+    OUTBOX_DIR: join(await mkdtemp(join(tmpdir(), 'offload-outbox-')), 'outbox'),
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+  const log = createLogger(config.LOG_LEVEL, 'test');
+  const deps = createDeps(config);
+  const { offloader, connection } = connectOffloader(config, log, deps);
+  if (connection && connection.status !== 'ready' && config.REDIS_URL === sharedRedisUrl()) {
+    await new Promise((resolve) => connection.once('ready', resolve));
+  }
+  const workers: { runner: Runner; connection: Redis }[] = [];
+  const inspectors: Queue[] = [];
+  return {
+    app: createApp({ offloader, deps, log }),
+    config,
+    deps,
+    offloader,
+    async countJobs(name = 'mail') {
+      const queue = new Queue(name, { connection: { url: config.REDIS_URL }, prefix: config.QUEUE_PREFIX });
+      inspectors.push(queue);
+      const counts = await queue.getJobCounts();
+      return Object.values(counts).reduce((a, b) => a + b, 0);
+    },
+    startWorkers() {
+      const started = startWorkers(config, log, deps);
+      workers.push(started);
+      return started.runner;
+    },
+    async close() {
+      for (const { runner, connection: c } of workers) {
+        await runner.close(Date.now() + 5_000);
+        await quit(c);
+      }
+      await Promise.all(inspectors.map((q) => q.close()));
+      await offloader.close();
+      await quit(connection);
+      closeDeps(deps);
+    },
+  };
+}
+
+/** Resolves when `check` returns a value other than undefined; polls, bounded by `timeoutMs`. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import request from 'supertest';
+import { createTestApp, eventually, type TestApp } from '../harness/app.js';
+import { startSmtp, type TestSmtp } from '../harness/smtp.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+// The same contract in both modes: what a client sees must not depend on where the job runs.
+for (const mode of ['queue', 'inline'] as const) {
+  describe(`POST /signup (${mode} mode)`, () => {
+    let smtp: TestSmtp;
+    let t: TestApp;
+
+    before(async () => {
+      smtp = await startSmtp();
+      t = await createTestApp({ OFFLOAD_MODE: mode, SMTP_URL: smtp.url });
+      if (mode === 'queue') t.startWorkers();
+    });
+    after(async () => {
+      await t.close();
+      await smtp.close();
+    });
+
+    it('when the body is valid, then it answers 202 with Location, and the job completes with the mail delivered', async () => {
+      const email = `ann-${mode}@example.com`;
+      const res = await request(t.app)
+        .post('/signup')
+        .send({ email, name: 'Ann Example' })
+        .expect(202)
+        .expect('Content-Type', /json/);
+      const { id, name, statusUrl, eventsUrl } = res.body as Record<string, string>;
+      assert.match(id ?? '', UUID);
+      assert.equal(name, 'send-email');
+      assert.equal(res.headers.location, `/jobs/${id}`);
+      assert.equal(statusUrl, `/jobs/${id}`);
+      assert.equal(eventsUrl, `/jobs/${id}/events`);
+      assert.match(res.headers['server-timing'] ?? '', /^enqueue;dur=\d+(\.\d+)?$/);
+
+      const status = await eventually(async () => {
+        const s = await request(t.app).get(`/jobs/${id}`).expect(200);
+        return s.body.state === 'completed' ? (s.body as Record<string, unknown>) : undefined;
+      }, 10_000, 'state completed');
+      assert.equal(status.id, id);
+      assert.equal(status.attempts, 1);
+      assert.ok(!('input' in status) && !JSON.stringify(status).includes(email), 'status never shows the input');
+      assert.ok(status.startedAt && status.finishedAt);
+
+      const mail = await smtp.waitFor((m) => m.to.includes(email));
+      assert.equal(mail.mail.subject, 'Welcome, Ann Example!');
+      assert.match(mail.mail.text ?? '', /Thanks for signing up/);
+      assert.match(mail.mail.html || '', /<h1>Welcome, Ann Example!<\/h1>/);
+      assert.equal(mail.mail.messageId, `<${id}@offload.localhost>`, 'Message-ID keyed by the job id');
+    });
+
+    it('when the body is bad, then it answers 400 naming every problem and enqueues nothing', async () => {
+      const before = mode === 'queue' ? await t.countJobs() : 0;
+      const res = await request(t.app)
+        .post('/signup')
+        .send({ email: 'not-an-email', name: 'Eve\r\nBcc: victim@example.com', admin: true })
+        .expect(400);
+      const problems = (res.body as { problems: string[] }).problems.join('\n');
+      assert.match(problems, /^email:/m);
+      assert.match(problems, /^name: must not contain CR, LF or NUL/m);
+      assert.match(problems, /Unrecognized key: "admin"/);
+      if (mode === 'queue') assert.equal(await t.countJobs(), before);
+    });
+
+    it('when the JSON is malformed or too large, then it answers 4xx and enqueues nothing', async () => {
+      const before = mode === 'queue' ? await t.countJobs() : 0;
+      await request(t.app).post('/signup').type('json').send('{"email":').expect(400);
+      await request(t.app)
+        .post('/signup')
+        .send({ email: 'a@example.com', name: 'x'.repeat(20_000) })
+        .expect(413);
+      if (mode === 'queue') assert.equal(await t.countJobs(), before);
+    });
+
+    it('when ?mode=sync, then the mail is sent inside the request and it answers 201', async () => {
+      const email = `sync-${mode}@example.com`;
+      const res = await request(t.app)
+        .post('/signup?mode=sync')
+        .send({ email, name: 'Sam' })
+        .expect(201);
+      assert.match(res.headers['server-timing'] ?? '', /^send;dur=/);
+      assert.equal((res.body as { sent: { via: string } }).sent.via, 'smtp');
+      // Already delivered when the response came: no waiting needed.
+      assert.ok(smtp.received.some((m) => m.to.includes(email)));
+    });
+  });
+}
