@@ -51,7 +51,10 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     deps,
     offloader,
     async countJobs(name = 'mail') {
-      const queue = new Queue(name, { connection: { url: config.REDIS_URL }, prefix: config.QUEUE_PREFIX });
+      const queue = new Queue(name, {
+        connection: { url: config.REDIS_URL },
+        prefix: config.QUEUE_PREFIX,
+      });
       inspectors.push(queue);
       const counts = await queue.getJobCounts();
       return Object.values(counts).reduce((a, b) => a + b, 0);

@@ -38,7 +38,9 @@ export async function startSmtp(): Promise<TestSmtp> {
         };
         const timer = setTimeout(() => {
           cleanup();
-          reject(new Error(`no matching mail within ${timeoutMs} ms (${received.length} received)`));
+          reject(
+            new Error(`no matching mail within ${timeoutMs} ms (${received.length} received)`),
+          );
         }, timeoutMs);
         const cleanup = () => {
           clearTimeout(timer);

@@ -55,7 +55,10 @@ describe('GET /jobs/:id and /jobs/:id/events', () => {
 
   it('when the id is unknown or malformed, then both routes answer a JSON 404', async () => {
     for (const id of [randomUUID(), '1', 'not-a-uuid', '..%2F..%2Fetc']) {
-      const res = await request(t.app).get(`/jobs/${id}`).expect(404).expect('Content-Type', /json/);
+      const res = await request(t.app)
+        .get(`/jobs/${id}`)
+        .expect(404)
+        .expect('Content-Type', /json/);
       assert.match((res.body as { error: string }).error, /^no job/);
       await request(t.app).get(`/jobs/${id}/events`).expect(404);
     }
@@ -73,13 +76,17 @@ describe('GET /jobs/:id and /jobs/:id/events', () => {
         .post('/signup')
         .send({ email: 'watch@example.com', name: 'Wanda' })
         .expect(202);
-      const { contentType, events } = await readEvents(`${base}${String(accepted.headers.location)}/events`);
+      const { contentType, events } = await readEvents(
+        `${base}${String(accepted.headers.location)}/events`,
+      );
       assert.match(contentType, /^text\/event-stream/);
       const last = events.at(-1);
       assert.equal(last?.event, 'completed');
       assert.equal(last.data.state, 'completed');
       assert.ok(
-        events.some((e) => e.event === 'status' && e.data.state === 'active' && e.data.progress === 10),
+        events.some(
+          (e) => e.event === 'status' && e.data.state === 'active' && e.data.progress === 10,
+        ),
         `progress 10 while active was streamed: ${JSON.stringify(events.map((e) => [e.event, e.data.state, e.data.progress]))}`,
       );
     } finally {

@@ -36,20 +36,31 @@ for (const mode of ['queue', 'inline'] as const) {
       assert.equal(eventsUrl, `/jobs/${id}/events`);
       assert.match(res.headers['server-timing'] ?? '', /^enqueue;dur=\d+(\.\d+)?$/);
 
-      const status = await eventually(async () => {
-        const s = await request(t.app).get(`/jobs/${id}`).expect(200);
-        return s.body.state === 'completed' ? (s.body as Record<string, unknown>) : undefined;
-      }, 10_000, 'state completed');
+      const status = await eventually(
+        async () => {
+          const s = await request(t.app).get(`/jobs/${id}`).expect(200);
+          return s.body.state === 'completed' ? (s.body as Record<string, unknown>) : undefined;
+        },
+        10_000,
+        'state completed',
+      );
       assert.equal(status.id, id);
       assert.equal(status.attempts, 1);
-      assert.ok(!('input' in status) && !JSON.stringify(status).includes(email), 'status never shows the input');
+      assert.ok(
+        !('input' in status) && !JSON.stringify(status).includes(email),
+        'status never shows the input',
+      );
       assert.ok(status.startedAt && status.finishedAt);
 
       const mail = await smtp.waitFor((m) => m.to.includes(email));
       assert.equal(mail.mail.subject, 'Welcome, Ann Example!');
       assert.match(mail.mail.text ?? '', /Thanks for signing up/);
       assert.match(mail.mail.html || '', /<h1>Welcome, Ann Example!<\/h1>/);
-      assert.equal(mail.mail.messageId, `<${id}@offload.localhost>`, 'Message-ID keyed by the job id');
+      assert.equal(
+        mail.mail.messageId,
+        `<${id}@offload.localhost>`,
+        'Message-ID keyed by the job id',
+      );
     });
 
     it('when the body is bad, then it answers 400 naming every problem and enqueues nothing', async () => {

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { Queue, QueueEvents } from 'bullmq';
+import { sendEmail } from '../../jobs/index.js';
+import { InvalidJobInputError, RETENTION } from '../../src/offload/index.js';
+import { createTestApp, eventually, type TestApp } from '../harness/app.js';
+
+describe('offloader: enqueue and run', () => {
+  let t: TestApp;
+
+  before(async () => {
+    t = await createTestApp();
+  });
+  after(() => t.close());
+
+  it('when the payload breaks the job schema, then enqueue throws before anything reaches Redis', async () => {
+    await assert.rejects(
+      // @ts-expect-error -- the wrong shape on purpose
+      t.offloader.enqueue(sendEmail, { template: 'welcome', to: 'nope' }),
+      (error: unknown) => {
+        assert.ok(error instanceof InvalidJobInputError);
+        assert.deepEqual(error.problems.map((p) => p.split(':')[0]).sort(), ['name', 'to']);
+        return true;
+      },
+    );
+    assert.equal(await t.countJobs(), 0);
+  });
+
+  it('when jobs are enqueued, then their ids are random UUIDs and retention is bounded', async () => {
+    const input = { template: 'welcome' as const, to: 'a@example.com', name: 'A' };
+    const ids = await Promise.all(
+      Array.from({ length: 20 }, () => t.offloader.enqueue(sendEmail, input).then((a) => a.id)),
+    );
+    assert.equal(new Set(ids).size, 20);
+    for (const id of ids)
+      assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+
+    const queue = new Queue('mail', {
+      connection: { url: t.config.REDIS_URL },
+      prefix: t.config.QUEUE_PREFIX,
+    });
+    try {
+      const job = await queue.getJob(ids[0]!);
+      assert.deepEqual(job?.opts.removeOnComplete, RETENTION.completed);
+      assert.deepEqual(job?.opts.removeOnFail, RETENTION.failed);
+      assert.equal(job?.opts.attempts, sendEmail.retry.attempts);
+      await queue.obliterate({ force: true });
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it('when a job in Redis has a payload the worker cannot accept, then it fails at once without retries', async () => {
+    // An old or hand-made job, added around the offloader's validation.
+    const connection = { url: t.config.REDIS_URL };
+    const queue = new Queue('mail', { connection, prefix: t.config.QUEUE_PREFIX });
+    const events = new QueueEvents('mail', { connection, prefix: t.config.QUEUE_PREFIX });
+    try {
+      await events.waitUntilReady();
+      const job = await queue.add(
+        'send-email',
+        { input: { template: 'welcome', to: 'x@example.com\r\nBcc: y@example.com', name: 'X' } },
+        { jobId: 'bad-payload', attempts: 5 },
+      );
+      t.startWorkers();
+      await assert.rejects(
+        job.waitUntilFinished(events, 10_000),
+        /invalid input for job send-email: to:/,
+      );
+      const failed = await eventually(() => queue.getJob('bad-payload'));
+      assert.equal(failed.attemptsMade, 1, 'no retry for a payload that can never pass');
+    } finally {
+      await events.close();
+      await queue.close();
+    }
+  });
+});

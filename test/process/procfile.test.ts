@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { eventually } from '../harness/app.js';
+import { sharedRedisUrl } from '../harness/global.js';
+import { freePort } from '../harness/ports.js';
+import { startProcess, type Proc } from '../harness/procfile.js';
+import { startSmtp, type TestSmtp } from '../harness/smtp.js';
+
+interface Status {
+  state: string;
+  attempts: number;
+}
+
+describe('Procfile processes (web + worker as child processes)', function () {
+  this.timeout(60_000);
+  let smtp: TestSmtp;
+  let env: Record<string, string>;
+  let web: Proc;
+  let base: string;
+  const workers: Proc[] = [];
+
+  const startWorker = async (extra: Record<string, string> = {}) => {
+    const worker = startProcess('worker', { ...env, ...extra });
+    workers.push(worker);
+    await worker.waitForLog((l) => l.msg === 'consuming queues');
+    return worker;
+  };
+  const signup = async (email: string) => {
+    const res = await fetch(`${base}/signup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, name: 'Proc Test' }),
+    });
+    assert.equal(res.status, 202);
+    return (await res.json()) as { id: string; statusUrl: string };
+  };
+  const status = async (url: string) => (await (await fetch(`${base}${url}`)).json()) as Status;
+  const completed = (url: string, timeoutMs = 15_000) =>
+    eventually(
+      async () => {
+        const s = await status(url);
+        return s.state === 'completed' ? s : undefined;
+      },
+      timeoutMs,
+      `${url} completed`,
+    );
+
+  before(async () => {
+    smtp = await startSmtp();
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    env = {
+      REDIS_URL: sharedRedisUrl(),
+      QUEUE_PREFIX: `p${randomUUID().slice(0, 8)}`,
+      SMTP_URL: smtp.url,
+      OUTBOX_DIR: join(await mkdtemp(join(tmpdir(), 'offload-')), 'outbox'),
+      PORT: String(port),
+      LOG_LEVEL: 'info',
+      // Fast crash recovery for the kill -9 test: a dead worker's lock lapses in 2 s.
+      WORKER_LOCK_MS: '2000',
+      WORKER_STALLED_INTERVAL_MS: '1000',
+    };
+    web = startProcess('web', env);
+    await web.waitForLog((l) => l.msg === 'web listening');
+  });
+
+  after(async () => {
+    await Promise.all([web, ...workers].map((p) => p.stop('SIGKILL')));
+    await smtp.close();
+  });
+
+  it('when a signup is posted to web, then the worker process sends the mail and the status turns completed', async () => {
+    await startWorker();
+    const { statusUrl } = await signup('proc@example.com');
+    await completed(statusUrl);
+    await smtp.waitFor((m) => m.to.includes('proc@example.com'));
+  });
+
+  it('when the worker gets SIGTERM during a job, then it finishes the job, takes no new one, and exits 0', async () => {
+    const worker = workers.at(-1)!;
+    smtp.delayMs = 1_500;
+    try {
+      const { id, statusUrl } = await signup('term@example.com');
+      await worker.waitForLog((l) => l.msg === 'job started' && l.jobId === id);
+      const signalled = Date.now();
+      assert.equal(await worker.stop('SIGTERM'), 0);
+      assert.ok(Date.now() - signalled < 10_000, 'exited well inside the shutdown timeout');
+      assert.ok(worker.lines.some((l) => l.msg === 'job completed' && l.jobId === id));
+      assert.equal((await status(statusUrl)).state, 'completed');
+      await smtp.waitFor((m) => m.to.includes('term@example.com'));
+
+      // With no worker left, a new job waits: the stopped worker took nothing more.
+      const next = await signup('later@example.com');
+      assert.equal((await status(next.statusUrl)).state, 'waiting');
+      await startWorker();
+      await completed(next.statusUrl);
+    } finally {
+      smtp.delayMs = 0;
+    }
+  });
+
+  it('when the worker is killed -9 mid-job, then a restarted worker runs the job to completion', async () => {
+    const doomed = workers.at(-1)!;
+    smtp.delayMs = 3_000;
+    try {
+      const { id, statusUrl } = await signup('kill@example.com');
+      await doomed.waitForLog((l) => l.msg === 'job started' && l.jobId === id);
+      assert.equal(await doomed.stop('SIGKILL'), 'SIGKILL');
+      assert.equal(
+        (await status(statusUrl)).state,
+        'active',
+        'still active: its lock has not lapsed yet',
+      );
+
+      smtp.delayMs = 0;
+      const restarted = await startWorker();
+      const done = await completed(statusUrl, 20_000);
+      assert.equal(done.attempts, 2, 'the job ran again after the crash');
+      assert.ok(restarted.lines.some((l) => l.msg === 'job completed' && l.jobId === id));
+      // At-least-once: the killed run may have reached the server. Every copy has one Message-ID.
+      await smtp.waitFor((m) => m.to.includes('kill@example.com'));
+      const ids = new Set(
+        smtp.received.filter((m) => m.to.includes('kill@example.com')).map((m) => m.mail.messageId),
+      );
+      assert.deepEqual([...ids], [`<${id}@offload.localhost>`]);
+    } finally {
+      smtp.delayMs = 0;
+    }
+  });
+
+  it('when web gets SIGTERM, then it stops accepting, closes its connections and exits 0', async () => {
+    assert.equal(await web.stop('SIGTERM'), 0);
+    assert.ok(web.lines.some((l) => l.msg === 'stopped' && l.code === 0));
+  });
+});

@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import request from 'supertest';
+import { createTestApp, type TestApp } from '../harness/app.js';
+import { freePort } from '../harness/ports.js';
+
+describe('when Redis is down', () => {
+  let t: TestApp;
+
+  before(async () => {
+    // Nothing listens on this port: the producer never connects.
+    t = await createTestApp({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+  });
+  after(() => t.close());
+
+  it('then POST /signup answers 503 within 1 s, with Retry-After, instead of hanging', async () => {
+    const started = performance.now();
+    const res = await request(t.app)
+      .post('/signup')
+      .send({ email: 'a@example.com', name: 'Ann' })
+      .expect(503);
+    assert.ok(performance.now() - started < 1_000, 'answered within 1 s');
+    assert.equal(res.headers['retry-after'], '5');
+    assert.match((res.body as { error: string }).error, /queue is unavailable/);
+  });
+
+  it('then GET /jobs/:id answers 503, not a misleading 404', async () => {
+    await request(t.app).get('/jobs/00000000-0000-4000-8000-000000000000').expect(503);
+  });
+
+  it('then /readyz answers 503 with the reason while /healthz stays 200', async () => {
+    const res = await request(t.app).get('/readyz').expect(503);
+    assert.equal((res.body as { ok: boolean }).ok, false);
+    assert.match((res.body as { problems: string[] }).problems.join(), /^redis: /);
+    await request(t.app).get('/healthz').expect(200);
+  });
+});
