@@ -40,48 +40,39 @@ export function jobsRouter({ offloader }: { offloader: Offloader }): Router {
     });
 
     let last = '';
-    let ended = false;
-    let unsubscribe = () => undefined as void;
-    let timer: NodeJS.Timeout | undefined;
-    const end = () => {
-      if (ended) return;
-      ended = true;
-      clearInterval(timer);
-      unsubscribe();
-      res.end();
-    };
-    res.on('close', end);
     const send = (status: JobStatus) => {
-      if (ended) return;
+      if (res.writableEnded) return;
       const json = JSON.stringify(status);
       if (json !== last) {
         const event = FINAL_STATES.has(status.state) ? status.state : 'status';
         res.write(`event: ${event}\ndata: ${json}\n\n`);
         last = json;
       }
-      if (FINAL_STATES.has(status.state)) end();
+      if (FINAL_STATES.has(status.state)) res.end();
     };
 
     // Subscribe first, then read the status again: an update between the two cannot be lost.
-    const stop = await offloader.watch(first.id, send);
-    if (ended) {
-      stop();
-      return;
-    }
-    unsubscribe = stop;
+    const unsubscribe = await offloader.watch(first.id, send);
     // Events can still be missed (a Redis reconnect); a slow re-read is the safety net.
-    timer = setInterval(() => {
+    const timer = setInterval(() => {
       res.write(': keep-alive\n\n');
       offloader.status(first.id).then(
         (status) => {
           if (status) send(status);
-          else end();
+          else res.end();
         },
         (error: unknown) => {
           req.log.warn({ err: error }, 'status refresh failed');
         },
       );
     }, REFRESH_MS);
+    // 'close' comes when the stream ends either way: the job finished, or the client left.
+    const cleanup = () => {
+      clearInterval(timer);
+      unsubscribe();
+    };
+    if (res.closed) cleanup();
+    else res.once('close', cleanup);
     send((await offloader.status(first.id)) ?? first);
   });
 

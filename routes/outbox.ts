@@ -16,9 +16,9 @@ export function outboxRouter({ outboxDir }: { outboxDir: string }): Router {
   router.get('/dev/outbox', async (_req, res) => {
     const names = (await readdir(outboxDir).catch(() => [])).filter((name) => EML.test(name));
     const letters = await Promise.all(
-      names.map(async (name) => ({ name, ...(await stat(join(outboxDir, name))) })),
+      names.map(async (name) => ({ name, mtime: (await stat(join(outboxDir, name))).mtime })),
     );
-    letters.sort((a, b) => b.mtimeMs - a.mtimeMs);
+    letters.sort((a, b) => b.mtime.getTime() - a.mtime.getTime());
     const rows = letters
       .slice(0, SHOWN)
       .map(

@@ -40,7 +40,6 @@ const schema = z.object({
     .regex(/^[^\r\n\0]+$/, 'must be one line')
     .default('offload <no-reply@offload.localhost>'),
   OUTBOX_DIR: z.string().min(1).default('.data/outbox'),
-  STORAGE_DIR: z.string().min(1).default('.data/storage'),
   PUBLIC_URL: url(['http:', 'https:']).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

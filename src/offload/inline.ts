@@ -13,7 +13,7 @@ const REMEMBERED = 1_000;
  * Celery's `task_always_eager`: `enqueue` runs the job inside the call, once, with no Redis.
  * For tests and debugging; the HTTP contract (202 + status URL) is the same as in queue mode.
  */
-export function createInlineOffloader<Deps>(options: { deps: Deps; log: Logger }): Offloader {
+export function createInlineOffloader(options: { deps: unknown; log: Logger }): Offloader {
   const finished = new Map<string, JobStatus>();
 
   return {

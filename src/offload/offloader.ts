@@ -25,7 +25,7 @@ export type JobEventListener = (status: JobStatus) => void;
 export interface Offloader {
   readonly mode: 'queue' | 'embedded' | 'inline';
   enqueue<Schema extends z.ZodType>(
-    job: JobDefinition<Schema, unknown, never>,
+    job: JobDefinition<Schema>,
     input: z.input<Schema>,
     options?: EnqueueOptions,
   ): Promise<Accepted>;

@@ -89,7 +89,8 @@ async function waitUntilUp(port: number, child: ChildProcess) {
     client.on('error', () => undefined);
     try {
       await client.connect();
-      if ((await client.ping()) === 'PONG') return;
+      await client.ping();
+      return;
     } catch {
       // not up yet
     } finally {

@@ -38,8 +38,9 @@ for (const mode of ['queue', 'inline'] as const) {
 
       const status = await eventually(
         async () => {
-          const s = await request(t.app).get(`/jobs/${id}`).expect(200);
-          return s.body.state === 'completed' ? (s.body as Record<string, unknown>) : undefined;
+          const res = await request(t.app).get(`/jobs/${id}`).expect(200);
+          const body = res.body as Record<string, unknown>;
+          return body.state === 'completed' ? body : undefined;
         },
         10_000,
         'state completed',
