@@ -136,3 +136,33 @@ describe('Procfile processes (web + worker as child processes)', function () {
     assert.ok(web.lines.some((l) => l.msg === 'stopped' && l.code === 0));
   });
 });
+
+describe('web process in embedded mode', function () {
+  this.timeout(30_000);
+
+  it('when no worker process runs, then web runs the job itself', async () => {
+    const smtp = await startSmtp();
+    const port = await freePort();
+    const web = startProcess('web', {
+      REDIS_URL: sharedRedisUrl(),
+      QUEUE_PREFIX: `e${randomUUID().slice(0, 8)}`,
+      SMTP_URL: smtp.url,
+      PORT: String(port),
+      OFFLOAD_MODE: 'embedded',
+    });
+    try {
+      await web.waitForLog((l) => l.msg === 'web listening');
+      const res = await fetch(`http://127.0.0.1:${port}/signup`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'embedded@example.com', name: 'Em' }),
+      });
+      assert.equal(res.status, 202);
+      await smtp.waitFor((m) => m.to.includes('embedded@example.com'));
+      assert.equal(await web.stop('SIGTERM'), 0);
+    } finally {
+      await web.stop('SIGKILL');
+      await smtp.close();
+    }
+  });
+});
