@@ -131,6 +131,34 @@ describe('Procfile processes (web + worker as child processes)', function () {
     }
   });
 
+  it('when a job outlasts the shutdown timeout, then the worker hands it back, exits in time, and the next worker completes it', async () => {
+    await Promise.all(workers.map((w) => w.stop('SIGTERM'))); // only this one may take the job
+    const worker = await startWorker({ SHUTDOWN_TIMEOUT_MS: '2000' });
+    smtp.delayMs = 6_000;
+    try {
+      const { id, statusUrl } = await signup('long@example.com');
+      await worker.waitForLog((l) => l.msg === 'job started' && l.jobId === id);
+      const signalled = Date.now();
+      assert.equal(await worker.stop('SIGTERM'), 0);
+      assert.ok(Date.now() - signalled < 3_000, 'exited before the timeout + 1 s');
+      assert.ok(
+        worker.lines.some((l) => l.msg === 'job interrupted by shutdown, put back in its queue'),
+      );
+      assert.equal(
+        (await status(statusUrl)).state,
+        'waiting',
+        'back in the queue at once, no lock to wait for',
+      );
+
+      smtp.delayMs = 0;
+      const next = await startWorker();
+      await completed(statusUrl);
+      assert.ok(next.lines.some((l) => l.msg === 'job completed' && l.jobId === id));
+    } finally {
+      smtp.delayMs = 0;
+    }
+  });
+
   it('when web gets SIGTERM, then it stops accepting, closes its connections and exits 0', async () => {
     assert.equal(await web.stop('SIGTERM'), 0);
     assert.ok(web.lines.some((l) => l.msg === 'stopped' && l.code === 0));
