@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { redisServerArgs } from './redis-server.js';
 
 const DEV_REDIS_PORT = 6390;
 
@@ -44,26 +45,9 @@ async function privateRedis(): Promise<{ url: string; child?: ChildProcess }> {
     return { url };
   }
   mkdirSync('.data/redis', { recursive: true });
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(DEV_REDIS_PORT),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      '.data/redis',
-      '--appendonly',
-      'yes',
-      '--appendfsync',
-      'everysec',
-      '--maxmemory-policy',
-      'noeviction',
-      '--save',
-      '',
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
+  const child = spawn('redis-server', redisServerArgs(DEV_REDIS_PORT, '.data/redis'), {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   console.log(`[dev] started redis-server on ${url} (data in .data/redis)`);
   return { url, child };
 }

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { Watched } from './watched.js';
 
 export type LogLine = Record<string, unknown> & { msg?: string };
 
@@ -41,15 +42,13 @@ export function startProcess(type: string, env: Record<string, string>): Proc {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const lines: LogLine[] = [];
-  const waiters = new Set<() => void>();
+  const lines = new Watched<LogLine>();
   const output: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (text) => {
       output.push(text);
       try {
         lines.push(JSON.parse(text) as LogLine);
-        for (const waiter of waiters) waiter();
       } catch {
         // not a log line (a crash trace): kept in `output` for the error message
       }
@@ -60,44 +59,14 @@ export function startProcess(type: string, env: Record<string, string>): Proc {
   );
   return {
     child,
-    lines,
+    lines: lines.items,
     exited,
-    waitForLog(match, timeoutMs = 15_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const found = lines.find(match);
-          if (found) {
-            cleanup();
-            resolve(found);
-          }
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(
-            new Error(
-              `${type}: no such log line within ${timeoutMs} ms. Output:\n${output.slice(-30).join('\n')}`,
-            ),
-          );
-        }, timeoutMs);
-        const cleanup = () => {
-          clearTimeout(timer);
-          waiters.delete(check);
-        };
-        waiters.add(check);
-        check();
-        void exited.then(() => {
-          check();
-          if (waiters.has(check)) {
-            cleanup();
-            reject(
-              new Error(
-                `${type} exited before the log line came. Output:\n${output.slice(-30).join('\n')}`,
-              ),
-            );
-          }
-        });
-      });
-    },
+    waitForLog: (match, timeoutMs = 15_000) =>
+      lines.waitFor(match, {
+        timeoutMs,
+        gone: exited,
+        describe: () => `${type} did not log that. Output:\n${output.slice(-30).join('\n')}`,
+      }),
     stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { redisServerArgs } from '../../src/redis-server.js';
 import { freePort } from './ports.js';
 
 export interface PrivateRedis {
@@ -31,27 +32,9 @@ export async function startRedis(extraArgs: string[] = []): Promise<PrivateRedis
   let child: ChildProcess | undefined;
 
   async function start() {
-    child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
-        '--save',
-        '',
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'everysec',
-        '--maxmemory-policy',
-        'noeviction',
-        ...extraArgs,
-      ],
-      { stdio: 'ignore' },
-    );
+    child = spawn('redis-server', [...redisServerArgs(port, dir), ...extraArgs], {
+      stdio: 'ignore',
+    });
     await waitUntilUp(port, child);
   }
 

@@ -1,6 +1,7 @@
 import { SMTPServer } from 'smtp-server';
 import PostalMime, { type Email } from 'postal-mime';
 import { freePort } from './ports.js';
+import { Watched } from './watched.js';
 
 export interface Received {
   from: string;
@@ -22,34 +23,16 @@ export interface TestSmtp {
 /** A real SMTP server in the test process: nodemailer speaks real SMTP to it. */
 export async function startSmtp(): Promise<TestSmtp> {
   const port = await freePort();
-  const received: Received[] = [];
-  const waiters = new Set<() => void>();
+  const inbox = new Watched<Received>();
   const smtp: TestSmtp = {
     url: `smtp://127.0.0.1:${port}`,
-    received,
+    received: inbox.items,
     delayMs: 0,
-    waitFor(match, timeoutMs = 10_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const found = received.find(match);
-          if (!found) return;
-          cleanup();
-          resolve(found);
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(
-            new Error(`no matching mail within ${timeoutMs} ms (${received.length} received)`),
-          );
-        }, timeoutMs);
-        const cleanup = () => {
-          clearTimeout(timer);
-          waiters.delete(check);
-        };
-        waiters.add(check);
-        check();
-      });
-    },
+    waitFor: (match, timeoutMs = 10_000) =>
+      inbox.waitFor(match, {
+        timeoutMs,
+        describe: () => `no matching mail (${inbox.items.length} received)`,
+      }),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
   const server = new SMTPServer({
@@ -64,13 +47,12 @@ export async function startSmtp(): Promise<TestSmtp> {
         setTimeout(() => {
           PostalMime.parse(raw).then(
             (mail) => {
-              received.push({
+              inbox.push({
                 from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
                 to: session.envelope.rcptTo.map((r) => r.address),
                 raw,
                 mail,
               });
-              for (const waiter of waiters) waiter();
               callback();
             },
             (error: unknown) => {
