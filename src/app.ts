@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
+import { filesRouter } from '../routes/files.js';
 import { healthRouter } from '../routes/health.js';
 import { jobsRouter } from '../routes/jobs.js';
 import { outboxRouter } from '../routes/outbox.js';
 import { signupRouter } from '../routes/signup.js';
+import { DEV_SIGNING_SECRET } from './config.js';
 import type { Deps } from './deps.js';
 import { errorHandler, notFound } from './http.js';
 import type { Logger } from './logger.js';
@@ -21,6 +23,11 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /** The Express app. It never listens, starts workers or exits: the entry points do that. */
 export function createApp({ offloader, deps, log }: AppDeps): Express {
+  if (deps.config.SIGNING_SECRET === DEV_SIGNING_SECRET) {
+    log.warn(
+      'SIGNING_SECRET is unset: download links are signed with the public development secret, so anyone can forge them. Set SIGNING_SECRET before deploying.',
+    );
+  }
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 1); // behind the PaaS router: req.ip and req.protocol come from it
@@ -43,6 +50,7 @@ export function createApp({ offloader, deps, log }: AppDeps): Express {
   app.use(healthRouter({ offloader }));
   app.use(signupRouter({ offloader, deps }));
   app.use(jobsRouter({ offloader }));
+  app.use(filesRouter({ storage: deps.storage, secret: deps.config.SIGNING_SECRET }));
   if (deps.mailer.via === 'outbox') app.use(outboxRouter({ outboxDir: deps.config.OUTBOX_DIR }));
 
   app.use(notFound);

@@ -8,6 +8,14 @@ const url = (protocols: readonly string[]) =>
     message: `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`,
   });
 
+/**
+ * Used when SIGNING_SECRET is unset, so `npm run dev` works with no configuration and web and
+ * worker (which must share the secret) agree without setup; a random per-process secret would
+ * void every link the worker signs. It is public (it is in this file), so anyone can forge
+ * download links with it: the web process logs a warning at start while it is in use.
+ */
+export const DEV_SIGNING_SECRET = 'insecure-development-signing-secret-do-not-deploy';
+
 const schema = z.object({
   PORT: int(0, 65_535).default(3000),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
@@ -41,6 +49,11 @@ const schema = z.object({
     .default('offload <no-reply@offload.localhost>'),
   OUTBOX_DIR: z.string().min(1).default('.data/outbox'),
   PUBLIC_URL: url(['http:', 'https:']).optional(),
+  STORAGE_DIR: z.string().min(1).default('.data/storage'),
+  SIGNING_SECRET: z
+    .string()
+    .min(32, 'must be at least 32 characters (e.g. 32 random bytes, base64url)')
+    .default(DEV_SIGNING_SECRET),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

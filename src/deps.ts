@@ -1,10 +1,12 @@
 import type { Config } from './config.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
+import { createLocalStorage, type Storage } from './storage/index.js';
 
 /** What every job (and the routes that run a job inline) is handed: `ctx.deps` in a job. */
 export interface Deps {
   config: Config;
   mailer: Mailer;
+  storage: Storage;
 }
 
 export function createDeps(config: Config): Deps {
@@ -15,6 +17,7 @@ export function createDeps(config: Config): Deps {
       from: config.MAIL_FROM,
       outboxDir: config.OUTBOX_DIR,
     }),
+    storage: createLocalStorage(config.STORAGE_DIR),
   };
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConfigError, DEV_SIGNING_SECRET, loadConfig } from '../src/config.js';
 
 describe('loadConfig', () => {
   it('when nothing is set, then every key has its documented default', () => {
@@ -62,5 +62,25 @@ describe('loadConfig', () => {
     assert.throws(() => {
       (config as { PORT: number }).PORT = 2;
     }, TypeError);
+  });
+
+  it('when storage keys are unset, then files go to .data/storage, signed with the development secret', () => {
+    const config = loadConfig({});
+    assert.equal(config.STORAGE_DIR, '.data/storage');
+    assert.equal(config.SIGNING_SECRET, DEV_SIGNING_SECRET);
+    assert.ok(DEV_SIGNING_SECRET.length >= 32, 'the fallback passes its own rule');
+  });
+
+  it('when SIGNING_SECRET is set, then it is used, and one shorter than 32 characters is refused', () => {
+    const secret = 'a'.repeat(32);
+    assert.equal(loadConfig({ SIGNING_SECRET: secret }).SIGNING_SECRET, secret);
+    assert.equal(loadConfig({ STORAGE_DIR: '/srv/files' }).STORAGE_DIR, '/srv/files');
+    assert.throws(
+      () => loadConfig({ SIGNING_SECRET: 'a'.repeat(31) }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.problems.length === 1 &&
+        /^SIGNING_SECRET: must be at least 32/.test(error.problems[0] ?? ''),
+    );
   });
 });

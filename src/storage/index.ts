@@ -1,0 +1,4 @@
+// File storage for jobs and routes: the interface, the local driver, and signed links.
+export * from './storage.js';
+export { createLocalStorage } from './local.js';
+export { createUrlSigner, MIN_SECRET_LENGTH, type UrlSigner, type Verdict } from './signing.js';
