@@ -283,14 +283,14 @@ function report(
       `${os.loadavg()[0]!.toFixed(2)} at end`,
     `- Versions: Node ${process.version}, Redis ${redisVersion}, bullmq ${version('bullmq')}, ` +
       `express ${version('express')}, ioredis ${version('ioredis')}, pino ${version('pino')}, ` +
-      `pino-http ${version('pino-http')}, autocannon ${version('autocannon')}`,
+      `autocannon ${version('autocannon')}`,
     `- Redis: private redis-server (test/harness/redis.ts), \`${pairs(redisSettings)}\`, ` +
       `flushed before every round; peak used_memory ${mb(Math.max(...rounds.map((r) => r.usedMemory)))}`,
     `- Load: autocannon, ${settings.connections} connections, no pipelining, ` +
       `POST /signup \`${BODY}\`; warm-up ${settings.warmup} s per variant, then ` +
       `${settings.rounds} interleaved rounds of ${settings.duration} s (${variants.join(', ')})`,
     '- Variants: `bare-json` = Express 5 + express.json() + 202; `bare-add` = the same + a bare ' +
-      'BullMQ `queue.add` with the app’s job options; `offload` = the real app (pino-http to ' +
+      'BullMQ `queue.add` with the app’s job options; `offload` = the real app (request log to ' +
       '/dev/null, validation, `offloader.enqueue`, 202 + Location).',
     '',
     '## Summary (medians over rounds)',

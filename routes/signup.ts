@@ -44,7 +44,7 @@ export function signupRouter({ offloader, deps }: { offloader: Offloader; deps: 
       return;
     }
 
-    const accepted = await offloader.enqueue(sendEmail, input, { requestId: req.id as string });
+    const accepted = await offloader.enqueue(sendEmail, input, { requestId: req.id });
     res.set('Server-Timing', `enqueue;dur=${(performance.now() - started).toFixed(1)}`);
     sendAccepted(res, accepted);
   });

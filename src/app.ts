@@ -1,6 +1,4 @@
-import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
-import { pinoHttp } from 'pino-http';
 import { filesRouter } from '../routes/files.js';
 import { healthRouter } from '../routes/health.js';
 import { jobsRouter } from '../routes/jobs.js';
@@ -11,15 +9,13 @@ import type { Deps } from './deps.js';
 import { errorHandler, notFound } from './http.js';
 import type { Logger } from './logger.js';
 import type { Offloader } from './offload/index.js';
+import { requestLog } from './request-log.js';
 
 export interface AppDeps {
   offloader: Offloader;
   deps: Deps;
   log: Logger;
 }
-
-/** A sane request id from a proxy is kept (one id across services); anything else is replaced. */
-const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /** The Express app. It never listens, starts workers or exits: the entry points do that. */
 export function createApp({ offloader, deps, log }: AppDeps): Express {
@@ -32,19 +28,7 @@ export function createApp({ offloader, deps, log }: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', 1); // behind the PaaS router: req.ip and req.protocol come from it
 
-  app.use(
-    pinoHttp({
-      logger: log,
-      genReqId: (req, res) => {
-        const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-        res.setHeader('X-Request-Id', id);
-        return id;
-      },
-      // Probes would drown the log.
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
-    }),
-  );
+  app.use(requestLog(log));
   app.use(express.json({ limit: '16kb' }));
 
   app.use(healthRouter({ offloader }));

@@ -1,10 +1,13 @@
 // The `web` process (Procfile): serves HTTP and enqueues; in `embedded` mode it also runs jobs.
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createApp } from './app.js';
 import { configOrExit, connectOffloader, quit, startWorkers } from './boot.js';
 import { closeDeps, createDeps } from './deps.js';
 import { createLogger } from './logger.js';
 import { exitOnCrash, exitOnSignals } from './shutdown.js';
+
+const REDIS_WAIT_MS = 5_000;
 
 const config = configOrExit(process.env);
 const log = createLogger(config.LOG_LEVEL, 'web');
@@ -13,6 +16,13 @@ const deps = createDeps(config);
 const { offloader, connection } = connectOffloader(config, log, deps);
 const workers = config.OFFLOAD_MODE === 'embedded' ? startWorkers(config, log, deps) : undefined;
 
+// Give Redis a moment before taking traffic, so the first requests are not 503s; if it stays
+// away, listen anyway: /readyz says why, and enqueues answer 503 until it is back.
+if (connection && connection.status !== 'ready') {
+  // (Not events.once: it would reject on the connection's first 'error' while Redis is away.)
+  const ready = new Promise((resolve) => connection.once('ready', resolve));
+  await Promise.race([ready, sleep(REDIS_WAIT_MS, undefined, { ref: false })]);
+}
 const server = createApp({ offloader, deps, log }).listen(config.PORT);
 await once(server, 'listening');
 const address = server.address();

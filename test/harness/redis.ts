@@ -40,7 +40,7 @@ export async function startRedis(extraArgs: string[] = []): Promise<PrivateRedis
 
   async function stop({ kill = false } = {}) {
     const running = child;
-    if (!running || running.exitCode !== null) return;
+    if (!running || running.exitCode !== null || running.signalCode !== null) return;
     const exited = once(running, 'exit');
     running.kill(kill ? 'SIGKILL' : 'SIGTERM');
     await exited;
