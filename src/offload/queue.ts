@@ -58,18 +58,25 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
     return queue;
   };
 
-  async function find(id: string) {
+  /**
+   * Runs a Redis operation, failing fast: when not connected, BullMQ would wait for a
+   * connection that may never come. Any Redis failure reads as "the queue is unavailable".
+   */
+  async function whenConnected<T>(operation: () => Promise<T>): Promise<T> {
     if (connection.status !== 'ready') throw new QueueUnavailableError();
     try {
-      for (const queue of queues.values()) {
-        const job = await queue.getJob(id);
-        if (job) return job;
-      }
+      return await operation();
     } catch (error) {
       throw new QueueUnavailableError(error);
     }
-    return undefined;
   }
+
+  // An id does not name its queue: ask every queue at once (one round trip of waiting, not N).
+  const find = (id: string) =>
+    whenConnected(async () => {
+      const found = await Promise.all([...queues.values()].map((queue) => queue.getJob(id)));
+      return found.find((job) => job !== undefined);
+    });
 
   async function status(id: string) {
     const job = await find(id);
@@ -116,19 +123,15 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
       const parsed = job.input.safeParse(input);
       if (!parsed.success) throw new InvalidJobInputError(job.name, parsed.error);
       if (registry.get(job.name) !== job) throw new Error(`job ${job.name} is not in the registry`);
-      // Fail fast: without this, BullMQ would wait for a connection that may never come.
-      if (connection.status !== 'ready') throw new QueueUnavailableError();
       const id = randomUUID();
       const data: JobData = { input: parsed.data, requestId: enqueueOptions.requestId };
-      try {
-        await queueOf(job).add(job.name, data, {
+      await whenConnected(() =>
+        queueOf(job).add(job.name, data, {
           ...jobOptions(job, id),
           ...(enqueueOptions.delayMs ? { delay: enqueueOptions.delayMs } : {}),
           ...(enqueueOptions.priority ? { priority: enqueueOptions.priority } : {}),
-        });
-      } catch (error) {
-        throw new QueueUnavailableError(error);
-      }
+        }),
+      );
       return { id, name: job.name, state: enqueueOptions.delayMs ? 'delayed' : 'waiting' };
     },
 
@@ -149,8 +152,7 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
     },
 
     async ping() {
-      if (connection.status !== 'ready') throw new QueueUnavailableError();
-      await connection.ping();
+      await whenConnected(() => connection.ping());
     },
 
     async close() {
