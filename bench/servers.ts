@@ -49,7 +49,7 @@ function bareAdd(queue: Queue<JobData>): Express {
     await queue.add(
       sendEmail.name,
       { input: { template: 'welcome', to: email, name } },
-      jobOptions(sendEmail, id),
+      { ...jobOptions(sendEmail), jobId: id },
     );
     res.status(202).json({ id });
   });

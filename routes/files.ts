@@ -1,6 +1,6 @@
 import { pipeline } from 'node:stream/promises';
 import { Router } from 'express';
-import { createUrlSigner, NotFoundError, type Storage } from '../src/storage/index.js';
+import { NotFoundError, type Storage, type UrlSigner } from '../src/storage/index.js';
 
 /** Types a browser may show inline; everything else downloads, so no stored file runs as a page. */
 const INLINE = new Set(['image/avif', 'image/gif', 'image/jpeg', 'image/png', 'image/webp']);
@@ -8,13 +8,12 @@ const INLINE = new Set(['image/avif', 'image/gif', 'image/jpeg', 'image/png', 'i
 const noFile = { error: 'no such file' };
 
 /**
- * GET /files/<key>?exp=…&sig=…: a stored file, only through a link signed by `createUrlSigner`
- * with the same secret and not yet expired. 403 for an expired or altered link; 404 when the
+ * GET /files/<key>?exp=…&sig=…: a stored file, only through a link signed by `signer` (or one
+ * with the same secret, in another process) and not yet expired. 403 for an expired or altered link; 404 when the
  * link is genuine but the file is gone (cleaned up, or never written).
  */
-export function filesRouter({ storage, secret }: { storage: Storage; secret: string }): Router {
+export function filesRouter({ storage, signer }: { storage: Storage; signer: UrlSigner }): Router {
   const router = Router();
-  const signer = createUrlSigner({ secret });
 
   // Express 5: `*key` matches the rest of the path, as decoded segments.
   router.get('/files/*key', async (req, res) => {

@@ -4,6 +4,7 @@ import { healthRouter } from '../routes/health.js';
 import { jobsRouter } from '../routes/jobs.js';
 import { outboxRouter } from '../routes/outbox.js';
 import { signupRouter } from '../routes/signup.js';
+import { thumbnailsRouter } from '../routes/thumbnails.js';
 import { DEV_SIGNING_SECRET } from './config.js';
 import type { Deps } from './deps.js';
 import { errorHandler, notFound } from './http.js';
@@ -33,8 +34,9 @@ export function createApp({ offloader, deps, log }: AppDeps): Express {
 
   app.use(healthRouter({ offloader }));
   app.use(signupRouter({ offloader, deps }));
+  app.use(thumbnailsRouter({ offloader, deps }));
   app.use(jobsRouter({ offloader }));
-  app.use(filesRouter({ storage: deps.storage, secret: deps.config.SIGNING_SECRET }));
+  app.use(filesRouter({ storage: deps.storage, signer: deps.signer }));
   if (deps.mailer.via === 'outbox') app.use(outboxRouter({ outboxDir: deps.config.OUTBOX_DIR }));
 
   app.use(notFound);

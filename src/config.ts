@@ -54,6 +54,18 @@ const schema = z.object({
     .string()
     .min(32, 'must be at least 32 characters (e.g. 32 random bytes, base64url)')
     .default(DEV_SIGNING_SECRET),
+  UPLOAD_MAX_BYTES: int(1, 1 << 30).default(10 * 1024 * 1024),
+  IMAGE_MAX_PIXELS: int(1, 1_000_000_000).default(40_000_000),
+  THUMBNAIL_WIDTHS: z
+    .string()
+    .default('128,512,1024')
+    .transform((value) => value.split(',').map((width) => Number(width.trim())))
+    .refine(
+      (widths) => widths.every((width) => Number.isInteger(width) && width >= 1 && width <= 8192),
+      'comma-separated whole numbers from 1 to 8192',
+    )
+    .transform((widths) => Object.freeze([...new Set(widths)].sort((a, b) => a - b))),
+  FILE_MAX_AGE_HOURS: int(1, 24 * 365).default(24),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

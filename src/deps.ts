@@ -1,12 +1,19 @@
 import type { Config } from './config.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
-import { createLocalStorage, type Storage } from './storage/index.js';
+import {
+  createLocalStorage,
+  createUrlSigner,
+  type Storage,
+  type UrlSigner,
+} from './storage/index.js';
 
 /** What every job (and the routes that run a job inline) is handed: `ctx.deps` in a job. */
 export interface Deps {
   config: Config;
   mailer: Mailer;
   storage: Storage;
+  /** Signs /files/... download links (the web process verifies them with the same secret). */
+  signer: UrlSigner;
 }
 
 export function createDeps(config: Config): Deps {
@@ -18,6 +25,7 @@ export function createDeps(config: Config): Deps {
       outboxDir: config.OUTBOX_DIR,
     }),
     storage: createLocalStorage(config.STORAGE_DIR),
+    signer: createUrlSigner({ secret: config.SIGNING_SECRET, publicUrl: config.PUBLIC_URL }),
   };
 }
 

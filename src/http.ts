@@ -40,6 +40,9 @@ export const errorHandler: ErrorRequestHandler = (error: unknown, req, res, next
     return;
   }
   const { status, body } = describe(error);
+  // A request refused mid-body (an upload over the limit): close the connection after the
+  // answer instead of reading, and throwing away, the rest of what the client sends.
+  if (!req.complete) res.set('Connection', 'close');
   if (status === 503) {
     res.set('Retry-After', '5');
     req.log.warn({ reason: (error as Error).message }, 'service unavailable');

@@ -25,6 +25,14 @@ export interface JobContext<Deps = unknown> {
   deps: Deps;
 }
 
+/**
+ * Runs a job periodically, like Celery beat: every `everyMs`, or on a cron pattern (in `tz`,
+ * UTC by default). Each run gets `input` (default `{}`), validated like any other.
+ */
+export type Schedule<Input = unknown> = ({ everyMs: number } | { cron: string; tz?: string }) & {
+  input?: Input;
+};
+
 export interface JobDefinition<
   Schema extends z.ZodType = z.ZodType,
   Result = unknown,
@@ -39,6 +47,8 @@ export interface JobDefinition<
   retry: RetryPolicy;
   /** Time limit for one run; the signal fires when it passes and the run fails. */
   timeoutMs: number;
+  /** Periodic runs, kept in Redis as a BullMQ job scheduler (see schedules.ts). */
+  schedule?: Schedule<z.input<Schema>>;
   run(input: z.output<Schema>, ctx: JobContext<Deps>): Promise<Result>;
 }
 
@@ -67,6 +77,19 @@ export function defineJob<Schema extends z.ZodType, Result, Deps = never>(
     ['queue', definition.queue],
   ] as const) {
     if (!NAME.test(value)) throw new Error(`job ${what} "${value}" must match ${String(NAME)}`);
+  }
+  const { schedule } = definition;
+  if (schedule) {
+    if (
+      'everyMs' in schedule &&
+      !(Number.isSafeInteger(schedule.everyMs) && schedule.everyMs > 0)
+    ) {
+      throw new Error(`job ${definition.name}: schedule.everyMs must be a positive whole number`);
+    }
+    // A schedule whose input the job refuses would fail every run: refuse it now instead.
+    if (!definition.input.safeParse(schedule.input ?? {}).success) {
+      throw new Error(`job ${definition.name}: its input schema refuses the schedule's input`);
+    }
   }
   return Object.freeze({ retry: DEFAULT_RETRY, timeoutMs: 60_000, ...definition });
 }

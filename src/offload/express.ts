@@ -3,11 +3,14 @@ import type { Accepted } from './offloader.js';
 
 export const statusUrl = (id: string) => `/jobs/${id}`;
 
-/** 202 Accepted, `Location` on the status URL, and a body naming the job and where to watch it. */
-export function sendAccepted(res: Response, accepted: Accepted): void {
+/**
+ * 202 Accepted, `Location` on the status URL, and a body naming the job and where to watch it,
+ * plus whatever `extra` the route learnt on the way (never the job's input).
+ */
+export function sendAccepted(res: Response, accepted: Accepted, extra: object = {}): void {
   const url = statusUrl(accepted.id);
   res
     .status(202)
     .location(url)
-    .json({ ...accepted, statusUrl: url, eventsUrl: `${url}/events` });
+    .json({ ...extra, ...accepted, statusUrl: url, eventsUrl: `${url}/events` });
 }

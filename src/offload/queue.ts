@@ -28,11 +28,10 @@ export interface QueueOffloaderOptions {
   mode?: 'queue' | 'embedded';
 }
 
-/** BullMQ options for one job, from its definition. Exported for the benchmark's bare twin. */
-export function jobOptions(job: AnyJob, id: string): JobsOptions {
+/** BullMQ options for a job's runs, from its definition (the id is added per enqueue). */
+export function jobOptions(job: AnyJob): JobsOptions {
   const { attempts, backoff, delayMs, jitter } = job.retry;
   return {
-    jobId: id,
     attempts,
     backoff: { type: backoff, delay: delayMs, ...(jitter ? { jitter } : {}) },
     removeOnComplete: RETENTION.completed,
@@ -127,7 +126,8 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
       const data: JobData = { input: parsed.data, requestId: enqueueOptions.requestId };
       await whenConnected(() =>
         queueOf(job).add(job.name, data, {
-          ...jobOptions(job, id),
+          ...jobOptions(job),
+          jobId: id,
           ...(enqueueOptions.delayMs ? { delay: enqueueOptions.delayMs } : {}),
           ...(enqueueOptions.priority ? { priority: enqueueOptions.priority } : {}),
         }),

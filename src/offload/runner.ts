@@ -6,6 +6,7 @@ import { PermanentError } from './errors.js';
 import { runJob } from './execute.js';
 import type { JobData } from './offloader.js';
 import type { Registry } from './registry.js';
+import { reconcileSchedules } from './schedules.js';
 
 export interface RunnerOptions<Deps> {
   registry: Registry;
@@ -25,6 +26,8 @@ export interface RunnerOptions<Deps> {
 
 export interface Runner {
   readonly queues: readonly string[];
+  /** Settles once the consumed queues' schedules match the job definitions (see schedules.ts). */
+  readonly schedules: Promise<void>;
   /**
    * Stops fetching and lets active jobs finish until `deadline` (epoch ms); then aborts what
    * is left and puts it back in its queue, so another worker runs it at once.
@@ -97,10 +100,16 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
   });
   log.info({ queues, concurrency: options.concurrency }, 'consuming queues');
 
+  // The worker connection waits for Redis, so this completes once Redis is there.
+  const schedules = reconcileSchedules({ ...options, queues }).catch((error: unknown) => {
+    log.error({ err: error }, 'could not set the schedules');
+  });
+
   return {
     queues,
+    schedules,
     async close(deadline) {
-      const closing = Promise.all(workers.map((worker) => worker.close()));
+      const closing = Promise.all([...workers.map((worker) => worker.close()), schedules]);
       const timer = setTimeout(
         () => {
           for (const worker of workers) worker.cancelAllJobs(SHUTDOWN);

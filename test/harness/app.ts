@@ -30,10 +30,12 @@ export interface TestApp {
  * each other's jobs. `env` overrides configuration keys.
  */
 export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const dir = await mkdtemp(join(tmpdir(), 'offload-app-'));
   const config = loadConfig({
     REDIS_URL: sharedRedisUrl(),
     QUEUE_PREFIX: `t${randomUUID().slice(0, 8)}`,
-    OUTBOX_DIR: join(await mkdtemp(join(tmpdir(), 'offload-outbox-')), 'outbox'),
+    OUTBOX_DIR: join(dir, 'outbox'),
+    STORAGE_DIR: join(dir, 'storage'),
     LOG_LEVEL: 'silent',
     ...env,
   });

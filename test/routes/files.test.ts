@@ -172,7 +172,7 @@ describe('GET /files/*key', () => {
         stat: (key) => (touched.push(key), local.stat(key)),
         get: (key) => (touched.push(key), local.get(key)),
       };
-      const app = express().use(filesRouter({ storage: recording, secret: SECRET }));
+      const app = express().use(filesRouter({ storage: recording, signer }));
 
       await request(app).get(rawLink('ok.txt', 'ok.txt')).expect(200);
       assert.deepEqual(touched, ['ok.txt', 'ok.txt'], 'a valid link reaches the storage');

@@ -1,0 +1,81 @@
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { z } from 'zod';
+import type { Deps } from '../src/deps.js';
+import { loadSharp } from '../src/images/sharp.js';
+import { defineJob, PermanentError, type JobContext } from '../src/offload/index.js';
+import { NotFoundError } from '../src/storage/index.js';
+
+/** Where POST /thumbnails stores an upload: a server-made name, never the client's. */
+export const uploadKey = (id: string) => `uploads/${id}`;
+const UPLOAD_KEY = /^uploads\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+export interface Thumbnail {
+  width: number;
+  height: number;
+  bytes: number;
+  /** A signed download link, relative to the web app; it expires with the file. */
+  url: string;
+}
+
+/**
+ * Resizes an uploaded image to each of THUMBNAIL_WIDTHS as WebP (every browser shows it, and
+ * it is about a third smaller than JPEG at the same quality), turned upright by its EXIF
+ * orientation and stripped of metadata (location, camera serials). Never enlarges: a width
+ * past the original's is made at the original's width, once. Re-running overwrites the same
+ * keys. An image that cannot be decoded fails at once: retrying cannot mend it.
+ */
+export default defineJob({
+  name: 'make-thumbnail',
+  queue: 'media',
+  input: z.strictObject({ key: z.string().regex(UPLOAD_KEY, 'must be an uploads/<uuid> key') }),
+  retry: { attempts: 3, backoff: 'exponential', delayMs: 2_000, jitter: 0.2 },
+  timeoutMs: 60_000,
+  async run({ key }, ctx: JobContext<Deps>) {
+    const { storage, signer, config } = ctx.deps;
+    const id = UPLOAD_KEY.exec(key)?.[1] ?? '';
+    const original = await buffer(
+      await storage.get(key).catch((error: unknown) => {
+        if (error instanceof NotFoundError) {
+          throw new PermanentError(`the upload ${key} is gone (expired and cleaned up?)`);
+        }
+        throw error;
+      }),
+    );
+    const sharp = await loadSharp();
+    // failOn 'truncated': a cut-off file fails; minor flaws real cameras write still decode.
+    const image = sharp(original, {
+      limitInputPixels: config.IMAGE_MAX_PIXELS,
+      failOn: 'truncated',
+    }).autoOrient();
+    const { format, autoOrient } = await decoding(image.metadata());
+    const widths = [...new Set(config.THUMBNAIL_WIDTHS.map((w) => Math.min(w, autoOrient.width)))];
+
+    const thumbnails: Thumbnail[] = [];
+    for (const width of widths) {
+      ctx.signal.throwIfAborted();
+      const { data, info } = await decoding(
+        image.clone().resize({ width }).webp({ quality: 80 }).toBuffer({ resolveWithObject: true }),
+      );
+      const thumbnailKey = `thumbnails/${id}-${width}.webp`;
+      await storage.put(thumbnailKey, Readable.from([data]), { contentType: 'image/webp' });
+      thumbnails.push({
+        width: info.width,
+        height: info.height,
+        bytes: info.size,
+        url: signer.signUrl(thumbnailKey, { expiresInMs: config.FILE_MAX_AGE_HOURS * 3_600_000 }),
+      });
+      await ctx.progress(Math.round((thumbnails.length / widths.length) * 100));
+    }
+    return { original: { format, ...autoOrient, bytes: original.length }, thumbnails };
+  },
+});
+
+/** sharp's errors here are about the image's bytes: permanent, with libvips' reason. */
+async function decoding<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    throw new PermanentError(`the image could not be decoded: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,25 @@
+// sharp, loaded on first use (the web process checks uploads without decoding them, so it never
+// loads libvips), with libvips' decoders narrowed to the accepted formats: a file that slipped
+// past the upload check still cannot reach the TIFF, SVG, PDF or other loaders.
+import type { Sharp, SharpInput, SharpOptions } from 'sharp';
+
+type SharpFactory = (input?: SharpInput, options?: SharpOptions) => Sharp;
+
+const ACCEPTED_LOADERS = [
+  'VipsForeignLoadJpegBuffer',
+  'VipsForeignLoadPngBuffer',
+  'VipsForeignLoadWebpBuffer',
+  'VipsForeignLoadNsgifBuffer',
+  'VipsForeignLoadHeifBuffer',
+];
+
+let loading: Promise<SharpFactory> | undefined;
+
+export function loadSharp(): Promise<SharpFactory> {
+  loading ??= import('sharp').then(({ default: sharp }) => {
+    sharp.block({ operation: ['VipsForeignLoad'] });
+    sharp.unblock({ operation: ACCEPTED_LOADERS });
+    return sharp;
+  });
+  return loading;
+}
