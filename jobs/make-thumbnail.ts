@@ -48,7 +48,7 @@ export default defineJob({
       limitInputPixels: config.IMAGE_MAX_PIXELS,
       failOn: 'truncated',
     }).autoOrient();
-    const { format, autoOrient } = await decoding(image.metadata());
+    const { format, compression, autoOrient } = await decoding(image.metadata());
     const widths = [...new Set(config.THUMBNAIL_WIDTHS.map((w) => Math.min(w, autoOrient.width)))];
 
     const thumbnails: Thumbnail[] = [];
@@ -67,7 +67,9 @@ export default defineJob({
       });
       await ctx.progress(Math.round((thumbnails.length / widths.length) * 100));
     }
-    return { original: { format, ...autoOrient, bytes: original.length }, thumbnails };
+    // libvips names every HEIF-based format 'heif'; the app accepts AVIF only and calls it so.
+    const named = format === 'heif' && compression === 'av1' ? 'avif' : format;
+    return { original: { format: named, ...autoOrient, bytes: original.length }, thumbnails };
   },
 });
 
