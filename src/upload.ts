@@ -69,6 +69,7 @@ export async function receiveFile<T>(
     parser.on('file', (name, file, { filename }) => {
       const problem = name === field ? badFilename(filename ?? '') : undefined;
       if (name !== field || problem) {
+        file.on('error', () => undefined); // destroyed with the parser below: nothing to report
         file.resume();
         refuse(problem ?? `unexpected file field "${name}": send the file in "${field}"`);
         return;
