@@ -3,8 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { eventually } from '../harness/app.js';
 import { sharedRedisUrl } from '../harness/global.js';
+import { makeImage } from '../harness/images.js';
 import { freePort } from '../harness/ports.js';
 import { startProcess, type Proc } from '../harness/procfile.js';
 import { startSmtp, type TestSmtp } from '../harness/smtp.js';
@@ -52,11 +54,14 @@ describe('Procfile processes (web + worker as child processes)', function () {
     smtp = await startSmtp();
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
+    const dir = await mkdtemp(join(tmpdir(), 'offload-'));
     env = {
       REDIS_URL: sharedRedisUrl(),
       QUEUE_PREFIX: `p${randomUUID().slice(0, 8)}`,
       SMTP_URL: smtp.url,
-      OUTBOX_DIR: join(await mkdtemp(join(tmpdir(), 'offload-')), 'outbox'),
+      OUTBOX_DIR: join(dir, 'outbox'),
+      // One directory for both: on one machine, web and worker share the disk.
+      STORAGE_DIR: join(dir, 'storage'),
       PORT: String(port),
       LOG_LEVEL: 'info',
       // Fast crash recovery for the kill -9 test: a dead worker's lock lapses in 2 s.
@@ -77,6 +82,31 @@ describe('Procfile processes (web + worker as child processes)', function () {
     const { statusUrl } = await signup('proc@example.com');
     await completed(statusUrl);
     await smtp.waitFor((m) => m.to.includes('proc@example.com'));
+  });
+
+  it('when an image is uploaded to web, then the worker process makes thumbnails that web serves', async () => {
+    const worker = workers.at(-1)!; // consumes every queue, media included
+    const form = new FormData();
+    const photo = await makeImage('jpeg', 800, 600);
+    form.append('image', new Blob([photo], { type: 'image/jpeg' }), 'photo.jpg');
+    const res = await fetch(`${base}/thumbnails`, { method: 'POST', body: form });
+    assert.equal(res.status, 202);
+    const { statusUrl } = (await res.json()) as { statusUrl: string };
+    await completed(statusUrl);
+    const { result } = (await (await fetch(`${base}${statusUrl}`)).json()) as {
+      result: { thumbnails: { width: number; url: string }[] };
+    };
+    assert.deepEqual(
+      result.thumbnails.map((t) => t.width),
+      [128, 512, 800],
+    );
+    for (const { width, url } of result.thumbnails) {
+      const download = await fetch(`${base}${url}`);
+      assert.equal(download.status, 200);
+      const meta = await sharp(Buffer.from(await download.arrayBuffer())).metadata();
+      assert.deepEqual([meta.format, meta.width], ['webp', width]);
+    }
+    assert.ok(worker.lines.some((l) => l.msg === 'job completed' && l.job === 'make-thumbnail'));
   });
 
   it('when the worker gets SIGTERM during a job, then it finishes the job, takes no new one, and exits 0', async () => {
