@@ -1,8 +1,5 @@
 import { Router, type Request } from 'express';
-import { FINAL_STATES, type JobStatus, type Offloader } from '../src/offload/index.js';
-
-/** Job ids are random UUIDs; anything else cannot exist, so it is a 404 without a Redis trip. */
-const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+import { FINAL_STATES, JOB_ID, type JobStatus, type Offloader } from '../src/offload/index.js';
 
 /** How often an open event stream re-reads the status anyway and sends a keep-alive. */
 const REFRESH_MS = 2_000;
@@ -15,6 +12,7 @@ export function jobsRouter({ offloader }: { offloader: Offloader }): Router {
 
   async function find(req: Request<{ id: string }>) {
     const { id } = req.params;
+    // Anything but a UUID cannot be a job's id: a 404 without a Redis trip.
     return JOB_ID.test(id) ? offloader.status(id) : null;
   }
 

@@ -9,7 +9,9 @@ export {
 } from './errors.js';
 export { runJob } from './execute.js';
 export { createInlineOffloader } from './inline.js';
-export type { Accepted, EnqueueOptions, JobData, Offloader } from './offloader.js';
+export { child } from './offloader.js';
+export type { Accepted, ChildJob, EnqueueOptions, JobData, Offloader } from './offloader.js';
+export { JOB_ID } from './ids.js';
 export { createQueueOffloader, jobOptions, RETENTION } from './queue.js';
 export { createRegistry } from './registry.js';
 export type { Registry } from './registry.js';

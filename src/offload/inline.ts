@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logger.js';
 import type { AnyJob } from './define.js';
 import { InvalidJobInputError } from './errors.js';
 import { runJob } from './execute.js';
+import { childId, jobIdFor } from './ids.js';
 import type { Offloader } from './offloader.js';
-import type { JobStatus } from './status.js';
+import { parseProgress, type JobStatus } from './status.js';
 
 /** How many finished jobs inline mode remembers for `status()`; the oldest are forgotten. */
 const REMEMBERED = 1_000;
@@ -16,44 +16,110 @@ const REMEMBERED = 1_000;
 export function createInlineOffloader(options: { deps: unknown; log: Logger }): Offloader {
   const finished = new Map<string, JobStatus>();
 
+  function remember(status: JobStatus) {
+    finished.set(status.id, status);
+    if (finished.size > REMEMBERED) finished.delete(finished.keys().next().value as string);
+  }
+
+  function failed(job: AnyJob, id: string, error: string): JobStatus {
+    const now = new Date().toISOString();
+    return {
+      id,
+      name: job.name,
+      state: 'failed',
+      progress: 0,
+      error,
+      attempts: 0,
+      createdAt: now,
+      finishedAt: now,
+    };
+  }
+
+  async function run(
+    job: AnyJob,
+    input: unknown,
+    id: string,
+    requestId?: string,
+  ): Promise<JobStatus> {
+    const status: JobStatus = {
+      id,
+      name: job.name,
+      state: 'active',
+      progress: 0,
+      attempts: 1,
+      createdAt: new Date().toISOString(),
+      startedAt: new Date().toISOString(),
+    };
+    const log = options.log.child({ jobId: id, job: job.name, reqId: requestId });
+    try {
+      status.result = await runJob(job, input, {
+        jobId: id,
+        attempt: 1,
+        log,
+        deps: options.deps,
+        progress: (value) => {
+          status.progress = value;
+          return Promise.resolve();
+        },
+      });
+      status.state = 'completed';
+    } catch (error) {
+      status.state = 'failed';
+      status.error = error instanceof Error ? error.message : String(error);
+      log.warn({ err: error }, 'job failed');
+    }
+    status.finishedAt = new Date().toISOString();
+    return status;
+  }
+
   return {
     mode: 'inline',
     async enqueue(job, input, enqueueOptions = {}) {
+      const { requestId, key, children = [] } = enqueueOptions;
       const parsed = job.input.safeParse(input);
       if (!parsed.success) throw new InvalidJobInputError(job.name, parsed.error);
-      const id = randomUUID();
-      const status: JobStatus = {
-        id,
-        name: job.name,
-        state: 'active',
-        progress: 0,
-        attempts: 1,
-        createdAt: new Date().toISOString(),
-        startedAt: new Date().toISOString(),
-      };
-      const log = options.log.child({ jobId: id, job: job.name, reqId: enqueueOptions.requestId });
-      try {
-        status.result = await runJob(job as AnyJob, parsed.data, {
-          jobId: id,
-          attempt: 1,
-          log,
-          deps: options.deps,
-          progress: (value) => {
-            status.progress = value;
-            return Promise.resolve();
-          },
-        });
-        status.state = 'completed';
-      } catch (error) {
-        status.state = 'failed';
-        status.error = error instanceof Error ? error.message : String(error);
-        log.warn({ err: error }, 'job failed');
+      const kids = children.map((c) => {
+        const kid = c.job.input.safeParse(c.input);
+        if (!kid.success) throw new InvalidJobInputError(c.job.name, kid.error);
+        return { job: c.job, input: kid.data };
+      });
+      const id = jobIdFor(job.name, key);
+      const known = finished.get(id);
+      if (known) return { id, name: job.name, state: known.state };
+
+      // A workflow runs its children first, one by one; the first failure fails the parent.
+      let failedChild: JobStatus | undefined;
+      const childStatuses: JobStatus[] = [];
+      for (const [index, kid] of kids.entries()) {
+        const done = await run(kid.job, kid.input, childId(id, index), requestId);
+        childStatuses.push(done);
+        if (done.state === 'failed') {
+          failedChild = done;
+          break;
+        }
       }
-      status.finishedAt = new Date().toISOString();
-      finished.set(id, status);
-      if (finished.size > REMEMBERED) finished.delete(finished.keys().next().value as string);
+      const status = failedChild
+        ? failed(
+            job,
+            id,
+            `${failedChild.name} ${failedChild.id} failed: ${failedChild.error ?? ''}`,
+          )
+        : await run(job, parsed.data, id, requestId);
+      const sum = childStatuses.reduce(
+        (acc, s) => {
+          const progress = parseProgress(s.progress);
+          return {
+            done: acc.done + (progress?.done ?? 0),
+            total: acc.total + (progress?.total ?? 0),
+          };
+        },
+        { done: 0, total: 0 },
+      );
+      if (sum.total > 0) status.progress = sum;
+      remember(status);
       return { id, name: job.name, state: status.state };
     },
+
     status: (id) => Promise.resolve(finished.get(id) ?? null),
     // Inline jobs are final before anyone can watch them: nothing will ever change.
     watch: () => Promise.resolve(() => undefined),

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { JobDefinition } from './define.js';
+import type { AnyJob, JobDefinition } from './define.js';
 import type { JobState, JobStatus } from './status.js';
 
 export interface EnqueueOptions {
@@ -9,7 +9,30 @@ export interface EnqueueOptions {
   priority?: number;
   /** The HTTP request that asked for the job, so one grep follows it into the worker. */
   requestId?: string;
+  /**
+   * Idempotency key: enqueueing the same job again with the same key returns the first job
+   * instead of adding another, even when both calls race. The job id is derived from the key,
+   * so use keys nobody can guess (a status URL is a capability).
+   */
+  key?: string;
+  /**
+   * Jobs to run first, in parallel (Celery's chord): this job starts once all have completed,
+   * and fails, without running, if one of them fails after its retries. Their progress, when
+   * reported as `{done, total}`, adds up into this job's status.
+   */
+  children?: readonly ChildJob[];
 }
+
+/** One job of a workflow: made with `child()`, so its input is checked against its job. */
+export interface ChildJob {
+  job: AnyJob;
+  input: unknown;
+}
+
+export const child = <Schema extends z.ZodType>(
+  job: JobDefinition<Schema>,
+  input: z.input<Schema>,
+): ChildJob => ({ job: job, input });
 
 /** What an enqueue answers: enough for a 202 and a status URL. */
 export interface Accepted {

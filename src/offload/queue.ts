@@ -1,13 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
+import { FlowProducer, Job, Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { isConnectionError } from '../redis.js';
 import type { AnyJob } from './define.js';
 import { InvalidJobInputError, QueueUnavailableError } from './errors.js';
+import { childId, jobIdFor, parentIdOf } from './ids.js';
 import type { JobData, JobEventListener, Offloader } from './offloader.js';
 import type { Registry } from './registry.js';
-import { toStatus } from './status.js';
+import { parseProgress, toState, toStatus, type Progress } from './status.js';
 
 /** Finished jobs are kept this long (or this many per queue), then Redis forgets them. */
 export const RETENTION = {
@@ -56,6 +56,23 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
     if (!queue) throw new Error(`job ${job.name} is not in the registry`);
     return queue;
   };
+  let flowProducer: FlowProducer | undefined;
+  const flows = () => {
+    if (!flowProducer) {
+      flowProducer = new FlowProducer({ connection, prefix });
+      flowProducer.on('error', (error) => {
+        if (!isConnectionError(error)) log.warn({ err: error }, 'flow producer error');
+      });
+    }
+    return flowProducer;
+  };
+
+  function validated(job: AnyJob, input: unknown, requestId: string | undefined): JobData {
+    const parsed = job.input.safeParse(input);
+    if (!parsed.success) throw new InvalidJobInputError(job.name, parsed.error);
+    if (registry.get(job.name) !== job) throw new Error(`job ${job.name} is not in the registry`);
+    return { input: parsed.data, requestId };
+  }
 
   /**
    * Runs a Redis operation, failing fast: when not connected, BullMQ would wait for a
@@ -79,13 +96,60 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
 
   async function status(id: string) {
     const job = await find(id);
-    return job ? toStatus(job, await job.getState()) : null;
+    if (!job) return null;
+    const [state, family] = await Promise.all([
+      job.getState(),
+      whenConnected(() => childrenProgress(job)),
+    ]);
+    const current = toStatus(job, state);
+    if (family) current.progress = family;
+    if (current.state === 'failed') current.error = await whenConnected(() => failureOf(job));
+    return current;
+  }
+
+  /** A workflow parent's progress: its children's `{done, total}`, added up. */
+  async function childrenProgress(job: Job): Promise<Progress | undefined> {
+    const { processed = {}, unprocessed = [], failed = [] } = await job.getDependencies();
+    const keys = [...Object.keys(processed), ...unprocessed, ...failed];
+    if (keys.length === 0) return undefined;
+    const pipeline = connection.pipeline();
+    for (const key of keys) pipeline.hget(key, 'progress');
+    const sum = { done: 0, total: 0 };
+    for (const [, value] of (await pipeline.exec()) ?? []) {
+      const progress = parseProgress(value);
+      sum.done += progress?.done ?? 0;
+      sum.total += progress?.total ?? 0;
+    }
+    return sum.total > 0 ? sum : undefined;
+  }
+
+  /** BullMQ says "child <key> failed" when a workflow's child failed: say what and why. */
+  async function failureOf(job: Job): Promise<string | undefined> {
+    const childKey = /^child (.+) failed$/.exec(job.failedReason)?.[1];
+    const [, queueName, childJobId] =
+      childKey?.slice(prefix.length + 1).match(/^(.+):([^:]+)$/) ?? [];
+    const queue = queueName && queues.get(queueName);
+    const failedChild = queue && childJobId ? await Job.fromId(queue, childJobId) : undefined;
+    if (!failedChild) return job.failedReason || undefined;
+    return `${failedChild.name} ${String(failedChild.id)} failed: ${failedChild.failedReason}`;
   }
 
   // Job events arrive on one Redis stream per queue; one reader per queue serves every watcher.
   const watchers = new Map<string, Set<JobEventListener>>();
   const readers = new Map<string, QueueEvents>();
   const readerConnections: Redis[] = [];
+  function notify(jobId: string) {
+    const listeners = watchers.get(jobId);
+    if (!listeners) return;
+    status(jobId).then(
+      (current) => {
+        if (current) for (const listener of listeners) listener(current);
+      },
+      (error: unknown) => {
+        log.warn({ err: error, jobId }, 'could not read job status');
+      },
+    );
+  }
   function reader(queueName: string) {
     let events = readers.get(queueName);
     if (!events) {
@@ -98,16 +162,10 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
       });
       for (const name of QUEUE_EVENTS) {
         events.on(name, ({ jobId }: { jobId: string }) => {
-          const listeners = watchers.get(jobId);
-          if (!listeners) return;
-          status(jobId).then(
-            (current) => {
-              if (current) for (const listener of listeners) listener(current);
-            },
-            (error: unknown) => {
-              log.warn({ err: error, jobId }, 'could not read job status');
-            },
-          );
+          notify(jobId);
+          // News of a workflow's child is news of its parent (its progress adds up from them).
+          const parentId = parentIdOf(jobId);
+          if (parentId) notify(parentId);
         });
       }
       readers.set(queueName, events);
@@ -119,20 +177,41 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
     mode: options.mode ?? 'queue',
 
     async enqueue(job, input, enqueueOptions = {}) {
-      const parsed = job.input.safeParse(input);
-      if (!parsed.success) throw new InvalidJobInputError(job.name, parsed.error);
-      if (registry.get(job.name) !== job) throw new Error(`job ${job.name} is not in the registry`);
-      const id = randomUUID();
-      const data: JobData = { input: parsed.data, requestId: enqueueOptions.requestId };
-      await whenConnected(() =>
-        queueOf(job).add(job.name, data, {
-          ...jobOptions(job),
-          jobId: id,
-          ...(enqueueOptions.delayMs ? { delay: enqueueOptions.delayMs } : {}),
-          ...(enqueueOptions.priority ? { priority: enqueueOptions.priority } : {}),
-        }),
-      );
-      return { id, name: job.name, state: enqueueOptions.delayMs ? 'delayed' : 'waiting' };
+      const { delayMs, priority, requestId, key, children = [] } = enqueueOptions;
+      const data = validated(job, input, requestId);
+      const kids = children.map((c) => ({
+        job: c.job,
+        data: validated(c.job, c.input, requestId),
+      }));
+      const id = jobIdFor(job.name, key);
+      const opts: JobsOptions = {
+        ...jobOptions(job),
+        jobId: id,
+        ...(delayMs ? { delay: delayMs } : {}),
+        ...(priority ? { priority } : {}),
+      };
+      const added = await whenConnected(async () => {
+        if (kids.length === 0) return queueOf(job).add(job.name, data, opts);
+        const flow = await flows().add({
+          name: job.name,
+          queueName: job.queue,
+          data,
+          opts,
+          children: kids.map((kid, index) => ({
+            name: kid.job.name,
+            queueName: kid.job.queue,
+            data: kid.data,
+            // A child that fails for good fails the parent, which then never runs.
+            opts: { ...jobOptions(kid.job), jobId: childId(id, index), failParentOnFailure: true },
+          })),
+        });
+        return flow.job;
+      });
+      // A keyed enqueue may have met an existing job: its state is whatever that job's is.
+      if (key !== undefined) {
+        return { id, name: job.name, state: toState(await whenConnected(() => added.getState())) };
+      }
+      return { id, name: job.name, state: delayMs ? 'delayed' : 'waiting' };
     },
 
     status,
@@ -140,8 +219,12 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
     async watch(id, listener) {
       const job = await find(id);
       if (!job) return () => undefined;
-      const events = reader(job.queueName);
-      await events.waitUntilReady();
+      // A workflow's children may run on other queues: listen there too.
+      const { unprocessed = [] } = await whenConnected(() => job.getDependencies());
+      const queueNames = new Set([job.queueName]);
+      for (const key of unprocessed)
+        queueNames.add(key.slice(prefix.length + 1, key.lastIndexOf(':')));
+      await Promise.all([...queueNames].map((name) => reader(name).waitUntilReady()));
       let listeners = watchers.get(id);
       if (!listeners) watchers.set(id, (listeners = new Set()));
       listeners.add(listener);
@@ -156,7 +239,11 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
     },
 
     async close() {
-      await Promise.all([...readers.values(), ...queues.values()].map((q) => q.close()));
+      await Promise.all(
+        [...readers.values(), ...queues.values(), ...(flowProducer ? [flowProducer] : [])].map(
+          (q) => q.close(),
+        ),
+      );
       // BullMQ leaves connections it was handed open; the caller owns `connection`.
       await Promise.all(readerConnections.map((c) => c.quit().catch(() => c.disconnect())));
     },

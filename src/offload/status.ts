@@ -20,6 +20,26 @@ export interface JobStatus {
   finishedAt?: string;
 }
 
+/** Progress as work items: what a workflow's children report, and their parent adds up. */
+export interface Progress {
+  done: number;
+  total: number;
+}
+
+/** `{done, total}` from a job's progress, as stored (JSON text) or as reported; else undefined. */
+export function parseProgress(value: unknown): Progress | undefined {
+  let parsed = value;
+  if (typeof value === 'string') {
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      return undefined; // not JSON: a plain string is not a count
+    }
+  }
+  const { done, total } = (parsed ?? {}) as Partial<Progress>;
+  return typeof done === 'number' && typeof total === 'number' ? { done, total } : undefined;
+}
+
 export function toState(bullState: string): JobState {
   switch (bullState) {
     case 'completed':
