@@ -2,8 +2,8 @@ import { z } from 'zod';
 import type { Deps } from '../src/deps.js';
 import { defineJob, type JobContext } from '../src/offload/index.js';
 
-/** What the app stores only for a while: uploads and what is made of them. */
-export const TEMPORARY_PREFIXES = ['uploads/', 'thumbnails/'] as const;
+/** What the app stores only for a while: uploads and what is made of them, and reports. */
+export const TEMPORARY_PREFIXES = ['uploads/', 'thumbnails/', 'reports/'] as const;
 
 /**
  * Every hour, deletes temporary files older than FILE_MAX_AGE_HOURS (their signed links have

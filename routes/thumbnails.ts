@@ -36,7 +36,7 @@ export function thumbnailsRouter({
     const started = performance.now();
     const key = uploadKey(randomUUID());
     try {
-      const image = await receiveFile(
+      const { saved: image } = await receiveFile(
         req,
         { field: 'image', maxBytes: config.UPLOAD_MAX_BYTES },
         async (file) => {

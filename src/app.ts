@@ -3,6 +3,7 @@ import { filesRouter } from '../routes/files.js';
 import { healthRouter } from '../routes/health.js';
 import { jobsRouter } from '../routes/jobs.js';
 import { outboxRouter } from '../routes/outbox.js';
+import { reportsRouter } from '../routes/reports.js';
 import { signupRouter } from '../routes/signup.js';
 import { thumbnailsRouter } from '../routes/thumbnails.js';
 import { DEV_SIGNING_SECRET } from './config.js';
@@ -30,6 +31,8 @@ export function createApp({ offloader, deps, log }: AppDeps): Express {
   app.set('trust proxy', 1); // behind the PaaS router: req.ip and req.protocol come from it
 
   app.use(requestLog(log));
+  // Before the app-wide JSON parser: a roster is bigger than 16 kB, so it has its own limit.
+  app.use(reportsRouter({ offloader, deps }));
   app.use(express.json({ limit: '16kb' }));
 
   app.use(healthRouter({ offloader }));

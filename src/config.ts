@@ -66,6 +66,9 @@ const schema = z.object({
     )
     .transform((widths) => Object.freeze([...new Set(widths)].sort((a, b) => a - b))),
   FILE_MAX_AGE_HOURS: int(1, 24 * 365).default(24),
+  REPORT_MAX_STUDENTS: int(1, 100_000).default(5_000),
+  REPORT_CHUNK_SIZE: int(1, 10_000).default(200),
+  REPORT_RENDER_THREADS: int(1, 64).default(1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -1,5 +1,6 @@
 import type { Config } from './config.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
+import { createCardRenderer, type CardRenderer } from './reports/render-pool.js';
 import {
   createLocalStorage,
   createUrlSigner,
@@ -14,6 +15,8 @@ export interface Deps {
   storage: Storage;
   /** Signs /files/... download links (the web process verifies them with the same secret). */
   signer: UrlSigner;
+  /** Renders ID cards on worker threads; starts its threads on first use. */
+  cards: CardRenderer;
 }
 
 export function createDeps(config: Config): Deps {
@@ -26,9 +29,11 @@ export function createDeps(config: Config): Deps {
     }),
     storage: createLocalStorage(config.STORAGE_DIR),
     signer: createUrlSigner({ secret: config.SIGNING_SECRET, publicUrl: config.PUBLIC_URL }),
+    cards: createCardRenderer({ threads: config.REPORT_RENDER_THREADS }),
   };
 }
 
-export function closeDeps(deps: Deps): void {
+export async function closeDeps(deps: Deps): Promise<void> {
   deps.mailer.close();
+  await deps.cards.close();
 }

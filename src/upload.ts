@@ -10,7 +10,17 @@ export interface UploadOptions {
   field: string;
   /** The file's size limit; the rest of a bigger upload is not read. */
   maxBytes: number;
+  /** Plain text fields allowed beside the file (each at most 1 kB); any other is a 400. */
+  fields?: readonly string[];
 }
+
+export interface Received<T> {
+  /** What `save` resolved with. */
+  saved: T;
+  fields: Record<string, string>;
+}
+
+const MAX_FIELD_BYTES = 1024;
 
 /** Room for the multipart framing around the file: boundaries and one part's headers. */
 const FRAMING_BYTES = 64 * 1024;
@@ -20,16 +30,16 @@ export const tooLarge = (maxBytes: number) =>
   new HttpError(413, `the file is larger than the limit of ${maxBytes} bytes`);
 
 /**
- * Streams the request's file to `save` and resolves with what `save` resolves, once the whole
- * request is read. Fails at once (413, or `save`'s own error) without reading the rest; the
+ * Streams the request's file to `save` and resolves with what `save` resolves (and the plain
+ * fields), once the whole request is read. Fails at once (413, or `save`'s own error) without reading the rest; the
  * error middleware then closes the connection. Any other part, a second file, a path in the
  * file name or a malformed body is a 400. `save` must consume the stream or fail.
  */
 export async function receiveFile<T>(
   req: Request,
-  { field, maxBytes }: UploadOptions,
+  { field, maxBytes, fields: allowed = [] }: UploadOptions,
   save: (file: Readable) => Promise<T>,
-): Promise<T> {
+): Promise<Received<T>> {
   if (!req.is('multipart/form-data')) {
     throw new HttpError(415, `send multipart/form-data with the file in the field "${field}"`);
   }
@@ -40,13 +50,20 @@ export async function receiveFile<T>(
       headers: req.headers,
       // Keep the name as sent, so a path in it is seen (and refused) rather than cut off.
       preservePath: true,
-      limits: { fileSize: maxBytes, files: 1, fields: 0, headerPairs: 10 },
+      limits: {
+        fileSize: maxBytes,
+        files: 1,
+        fields: allowed.length,
+        fieldSize: MAX_FIELD_BYTES,
+        headerPairs: 10,
+      },
     });
   } catch (error) {
     throw new HttpError(400, `bad multipart request: ${(error as Error).message}`);
   }
 
-  return new Promise<T>((resolve, reject) => {
+  return new Promise<Received<T>>((resolve, reject) => {
+    const fields: Record<string, string> = {};
     let saving: Promise<T> | undefined;
     let settled = false;
     const fail = (error: unknown) => {
@@ -78,9 +95,18 @@ export async function receiveFile<T>(
       saving = save(file);
       saving.catch(fail); // a refused file is answered at once, mid-upload
     });
-    // Emitted as an unwanted part starts: a plain field, or a file after the first.
+    parser.on('field', (name, value, { valueTruncated }) => {
+      if (!allowed.includes(name) || name in fields) {
+        refuse(`unexpected field "${name}": send ${describe(field, allowed)}`);
+      } else if (valueTruncated) {
+        refuse(`the field "${name}" is longer than ${MAX_FIELD_BYTES} bytes`);
+      } else {
+        fields[name] = value;
+      }
+    });
+    // Emitted as an unwanted part starts: a field past the count, or a file after the first.
     parser.on('fieldsLimit', () => {
-      refuse(`send only the file, in the field "${field}" (with a file name): no plain fields`);
+      refuse(`send only ${describe(field, allowed)}`);
     });
     parser.on('filesLimit', () => {
       refuse(`send one file only, in the field "${field}"`);
@@ -93,10 +119,10 @@ export async function receiveFile<T>(
         refuse(`no file in the field "${field}"`);
         return;
       }
-      saving.then((value) => {
+      saving.then((saved) => {
         if (settled) return;
         settled = true;
-        resolve(value);
+        resolve({ saved, fields });
       }, fail);
     });
     req.once('close', () => {
@@ -105,6 +131,9 @@ export async function receiveFile<T>(
     req.pipe(parser);
   });
 }
+
+const describe = (field: string, allowed: readonly string[]) =>
+  `the file in "${field}" (with a file name)${allowed.length ? ` and the fields ${allowed.join(', ')}` : ', no plain fields'}`;
 
 /** A file name is only ever shown, never used for storage; one that is a path is still refused. */
 function badFilename(name: string): string | undefined {

@@ -48,5 +48,5 @@ exitOnSignals(log, config.SHUTDOWN_TIMEOUT_MS, [
   ['workers', (deadline) => workers?.runner.close(deadline)],
   ['queues', () => offloader.close()],
   ['redis', () => Promise.all([quit(connection), quit(workers?.connection)]).then(() => undefined)],
-  ['mail', () => closeDeps(deps)],
+  ['deps', () => closeDeps(deps)],
 ]);

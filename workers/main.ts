@@ -14,5 +14,5 @@ exitOnSignals(log, config.SHUTDOWN_TIMEOUT_MS, [
   // Stop fetching, let active jobs finish until the deadline, hand back what is left.
   ['workers', (deadline) => runner.close(deadline)],
   ['redis', () => quit(connection)],
-  ['mail', () => closeDeps(deps)],
+  ['deps', () => closeDeps(deps)],
 ]);

@@ -37,3 +37,19 @@ export function welcome(data: { name: string; appUrl: string }): Rendered {
     ),
   };
 }
+
+export function reportReady(data: { cards: number; url: string; expiresAt: Date }): Rendered {
+  const subject = `Your ${data.cards.toLocaleString('en')} ID cards are ready`;
+  const until = data.expiresAt.toUTCString();
+  return {
+    subject,
+    text: `Hello,\n\nThe ID cards you asked for are ready: ${data.cards} PDFs in one zip.\n\nDownload: ${data.url}\n\nThe link works until ${until}.\n\n— offload\n`,
+    html: layout(
+      subject,
+      `<h1>${escapeHtml(subject)}</h1>
+<p>${data.cards} PDFs, one per student, in one zip:
+<a href="${escapeHtml(data.url)}">download the ID cards</a>.</p>
+<p>The link works until ${escapeHtml(until)}.</p>`,
+    ),
+  };
+}

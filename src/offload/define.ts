@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Logger } from '../logger.js';
+import type { Offloader } from './offloader.js';
 
 export interface RetryPolicy {
   /** Total runs, the first included. */
@@ -23,6 +24,8 @@ export interface JobContext<Deps = unknown> {
   progress(value: number | object): Promise<void>;
   /** What the process handed to every job (mailer, storage, ...): see src/deps.ts. */
   deps: Deps;
+  /** Enqueues a follow-up job (give it a `key` so a re-run of this job does not add it twice). */
+  enqueue: Offloader['enqueue'];
 }
 
 /**

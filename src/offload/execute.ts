@@ -10,7 +10,12 @@ export interface RunOptions<Deps> {
   progress: JobContext['progress'];
   /** Aborts the run from outside (cancel, shutdown). */
   signal?: AbortSignal | undefined;
+  /** For jobs that enqueue follow-ups; without it, `ctx.enqueue` throws. */
+  enqueue?: JobContext['enqueue'] | undefined;
 }
+
+const cannotEnqueue: JobContext['enqueue'] = () =>
+  Promise.reject(new Error('this run was given no offloader to enqueue with'));
 
 /**
  * One run of a job, the same in every mode: re-validate the input (jobs may have waited in
@@ -42,7 +47,11 @@ export async function runJob<Deps>(
     if (controller.signal.aborted) fail();
     else controller.signal.addEventListener('abort', fail, { once: true });
   });
-  const ctx: JobContext<Deps> = { ...options, signal: controller.signal };
+  const ctx: JobContext<Deps> = {
+    ...options,
+    signal: controller.signal,
+    enqueue: options.enqueue ?? cannotEnqueue,
+  };
   try {
     return await Promise.race([job.run(parsed.data, ctx), aborted]);
   } finally {

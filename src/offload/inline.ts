@@ -15,6 +15,9 @@ const REMEMBERED = 1_000;
  */
 export function createInlineOffloader(options: { deps: unknown; log: Logger }): Offloader {
   const finished = new Map<string, JobStatus>();
+  // Jobs that enqueue follow-ups run them inline too, inside their own run.
+  const enqueue: Offloader['enqueue'] = (job, input, enqueueOptions) =>
+    offloader.enqueue(job, input, enqueueOptions);
 
   function remember(status: JobStatus) {
     finished.set(status.id, status);
@@ -57,6 +60,7 @@ export function createInlineOffloader(options: { deps: unknown; log: Logger }): 
         attempt: 1,
         log,
         deps: options.deps,
+        enqueue,
         progress: (value) => {
           status.progress = value;
           return Promise.resolve();
@@ -72,7 +76,7 @@ export function createInlineOffloader(options: { deps: unknown; log: Logger }): 
     return status;
   }
 
-  return {
+  const offloader: Offloader = {
     mode: 'inline',
     async enqueue(job, input, enqueueOptions = {}) {
       const { requestId, key, children = [] } = enqueueOptions;
@@ -115,7 +119,8 @@ export function createInlineOffloader(options: { deps: unknown; log: Logger }): 
         },
         { done: 0, total: 0 },
       );
-      if (sum.total > 0) status.progress = sum;
+      if (sum.total > 0)
+        status.progress = { done: sum.done, total: enqueueOptions.progressTotal ?? sum.total };
       remember(status);
       return { id, name: job.name, state: status.state };
     },
@@ -126,4 +131,5 @@ export function createInlineOffloader(options: { deps: unknown; log: Logger }): 
     ping: () => Promise.resolve(),
     close: () => Promise.resolve(),
   };
+  return offloader;
 }

@@ -21,6 +21,11 @@ export interface EnqueueOptions {
    * reported as `{done, total}`, adds up into this job's status.
    */
   children?: readonly ChildJob[];
+  /**
+   * How many units of work (cards, rows...) the children report in all, so a workflow's
+   * progress shows `{done, total}` from the start, before every child has reported.
+   */
+  progressTotal?: number;
 }
 
 /** One job of a workflow: made with `child()`, so its input is checked against its job. */
@@ -65,4 +70,6 @@ export interface Offloader {
 export interface JobData {
   input: unknown;
   requestId?: string;
+  /** A workflow parent's `progressTotal`. */
+  progressTotal?: number;
 }

@@ -7,7 +7,7 @@ import { InvalidJobInputError, QueueUnavailableError } from './errors.js';
 import { childId, jobIdFor, parentIdOf } from './ids.js';
 import type { JobData, JobEventListener, Offloader } from './offloader.js';
 import type { Registry } from './registry.js';
-import { parseProgress, toState, toStatus, type Progress } from './status.js';
+import { FINAL_STATES, parseProgress, toState, toStatus, type Progress } from './status.js';
 
 /** Finished jobs are kept this long (or this many per queue), then Redis forgets them. */
 export const RETENTION = {
@@ -95,20 +95,27 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
     });
 
   async function status(id: string) {
-    const job = await find(id);
-    if (!job) return null;
+    const found = await find(id);
+    if (!found) return null;
     const [state, family] = await Promise.all([
-      job.getState(),
-      whenConnected(() => childrenProgress(job)),
+      whenConnected(() => found.getState()),
+      whenConnected(() => childrenProgress(found)),
     ]);
+    // It finished between the two reads: read it again, for its result or error.
+    const job =
+      FINAL_STATES.has(toState(state)) && !found.finishedOn ? ((await find(id)) ?? found) : found;
     const current = toStatus(job, state);
-    if (family) current.progress = family;
+    if (family) {
+      current.progress = { done: family.done, total: job.data.progressTotal ?? family.total };
+      // Its children are at work: to a caller, the workflow is active.
+      if (state === 'waiting-children' && family.done > 0) current.state = 'active';
+    }
     if (current.state === 'failed') current.error = await whenConnected(() => failureOf(job));
     return current;
   }
 
   /** A workflow parent's progress: its children's `{done, total}`, added up. */
-  async function childrenProgress(job: Job): Promise<Progress | undefined> {
+  async function childrenProgress(job: Job<JobData>): Promise<Progress | undefined> {
     const { processed = {}, unprocessed = [], failed = [] } = await job.getDependencies();
     const keys = [...Object.keys(processed), ...unprocessed, ...failed];
     if (keys.length === 0) return undefined;
@@ -120,7 +127,7 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
       sum.done += progress?.done ?? 0;
       sum.total += progress?.total ?? 0;
     }
-    return sum.total > 0 ? sum : undefined;
+    return sum.total > 0 || job.data.progressTotal ? sum : undefined;
   }
 
   /** BullMQ says "child <key> failed" when a workflow's child failed: say what and why. */
@@ -177,8 +184,11 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
     mode: options.mode ?? 'queue',
 
     async enqueue(job, input, enqueueOptions = {}) {
-      const { delayMs, priority, requestId, key, children = [] } = enqueueOptions;
-      const data = validated(job, input, requestId);
+      const { delayMs, priority, requestId, key, children = [], progressTotal } = enqueueOptions;
+      const data = {
+        ...validated(job, input, requestId),
+        ...(progressTotal ? { progressTotal } : {}),
+      };
       const kids = children.map((c) => ({
         job: c.job,
         data: validated(c.job, c.input, requestId),

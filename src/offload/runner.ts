@@ -5,6 +5,7 @@ import { isConnectionError } from '../redis.js';
 import { PermanentError } from './errors.js';
 import { runJob } from './execute.js';
 import type { JobData } from './offloader.js';
+import { createQueueOffloader } from './queue.js';
 import type { Registry } from './registry.js';
 import { reconcileSchedules } from './schedules.js';
 
@@ -49,6 +50,19 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
     );
   }
 
+  // Jobs enqueue follow-ups through the worker's connection. Like any enqueue it fails at once
+  // while Redis is unreachable, and the job is retried later.
+  const followUps = createQueueOffloader({
+    registry,
+    connection: options.connection,
+    eventsConnection: () => {
+      throw new Error('jobs do not watch other jobs');
+    },
+    prefix: options.prefix,
+    log,
+  });
+  const enqueue = followUps.enqueue.bind(followUps);
+
   async function process(job: Job<JobData>, token?: string, signal?: AbortSignal) {
     const definition = registry.get(job.name);
     if (!definition) throw new UnrecoverableError(`no job named "${job.name}" in this worker`);
@@ -67,6 +81,7 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
         log: jobLog,
         deps: options.deps,
         signal,
+        enqueue,
         progress: (value) => job.updateProgress(value),
       });
       jobLog.info({ durationMs: Date.now() - started }, 'job completed');
@@ -121,6 +136,7 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
       } finally {
         clearTimeout(timer);
       }
+      await followUps.close();
     },
   };
 }

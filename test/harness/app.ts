@@ -74,7 +74,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
       await Promise.all(inspectors.map((q) => q.close()));
       await offloader.close();
       await quit(connection);
-      closeDeps(deps);
+      await closeDeps(deps);
     },
   };
 }

@@ -28,9 +28,18 @@ describe('clean-storage job', () => {
 
   it('when temporary files are older than FILE_MAX_AGE_HOURS, then they are deleted, and newer ones and other prefixes are kept', async () => {
     const id = () => randomUUID();
-    const old = [`uploads/${id()}`, `thumbnails/${id()}-128.webp`, `thumbnails/${id()}-512.webp`];
-    const recent = [`uploads/${id()}`, `thumbnails/${id()}-128.webp`];
-    const elsewhere = ['reports/x.zip', 'uploadsx/old.txt'];
+    const old = [
+      `uploads/${id()}`,
+      `thumbnails/${id()}-128.webp`,
+      `thumbnails/${id()}-512.webp`,
+      `reports/${id()}/roster.json`,
+    ];
+    const recent = [
+      `uploads/${id()}`,
+      `thumbnails/${id()}-128.webp`,
+      `reports/${id()}/roster.json`,
+    ];
+    const elsewhere = ['keep/x.zip', 'uploadsx/old.txt', 'reportsx/r.zip'];
     for (const key of old) await file(key, 25 * HOUR);
     for (const key of recent) await file(key, 23 * HOUR);
     for (const key of elsewhere) await file(key, 1000 * HOUR);

@@ -19,6 +19,7 @@ function context(deps: Deps, jobId: string): JobContext<Deps> {
     deps,
     signal: new AbortController().signal,
     progress: () => Promise.resolve(),
+    enqueue: () => Promise.reject(new Error('send-email enqueues nothing')),
   };
 }
 

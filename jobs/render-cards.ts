@@ -1,0 +1,70 @@
+import { PassThrough } from 'node:stream';
+import yazl from 'yazl';
+import { z } from 'zod';
+import type { Deps } from '../src/deps.js';
+import { defineJob, PermanentError, type JobContext } from '../src/offload/index.js';
+import { chunkKey, readRoster } from '../src/reports/store.js';
+
+/** Cards rendered per thread call: progress moves in steps this size. */
+const BATCH = 25;
+
+export const renderCardsInput = z.strictObject({
+  reportId: z.uuid(),
+  title: z.string().min(1).max(60),
+  issued: z.iso.date(),
+  /** The chunk: roster rows [from, to). */
+  from: z.int().min(0),
+  to: z.int().min(1),
+});
+
+/**
+ * One chunk of a report: renders its students' ID cards (on worker threads, see
+ * src/reports/render-pool.ts) and stores them as one zip of uncompressed PDFs. A chunk zip is
+ * one storage write instead of hundreds; a re-run replaces it whole.
+ */
+export default defineJob({
+  name: 'render-cards',
+  queue: 'reports',
+  input: renderCardsInput.refine((chunk) => chunk.to > chunk.from, 'to must be after from'),
+  retry: { attempts: 3, backoff: 'exponential', delayMs: 2_000, jitter: 0.2 },
+  timeoutMs: 5 * 60_000,
+  async run({ reportId, title, issued, from, to }, ctx: JobContext<Deps>) {
+    const { storage, cards } = ctx.deps;
+    const roster = await readRoster(storage, reportId);
+    const students = roster.slice(from, to);
+    if (students.length !== to - from) {
+      throw new PermanentError(`the roster has ${roster.length} rows, not ${to}`);
+    }
+    const zip = new yazl.ZipFile();
+    const output = new PassThrough();
+    zip.outputStream.pipe(output);
+    const storing = storage.put(chunkKey(reportId, from), output);
+    const total = students.length;
+    let done = 0;
+    try {
+      for (let at = 0; at < total; at += BATCH) {
+        ctx.signal.throwIfAborted();
+        const rendered = await cards.render({
+          students: students.slice(at, at + BATCH),
+          title,
+          issued,
+        });
+        // PDFs are compressed inside already: storing them as they are is fast and as small.
+        for (const card of rendered)
+          zip.addBuffer(Buffer.from(card.pdf), card.name, {
+            compress: false,
+            mtime: new Date(issued),
+          });
+        done += rendered.length;
+        await ctx.progress({ done, total });
+      }
+    } catch (error) {
+      output.destroy(error as Error); // the half-written chunk is dropped, not stored
+      await storing.catch(() => undefined);
+      throw error;
+    }
+    zip.end();
+    const { bytes } = await storing;
+    return { cards: done, bytes };
+  },
+});

@@ -1,0 +1,108 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import express, { Router, type Request } from 'express';
+import { z } from 'zod';
+import { renderCards, zipReport } from '../jobs/index.js';
+import type { Deps } from '../src/deps.js';
+import { HttpError, parseOr400 } from '../src/http.js';
+import { child, sendAccepted, type Offloader } from '../src/offload/index.js';
+import {
+  parseRosterCsv,
+  RosterError,
+  sampleRoster,
+  validateRoster,
+  type Student,
+} from '../src/reports/roster.js';
+import { rosterKey } from '../src/reports/store.js';
+import { receiveFile } from '../src/upload.js';
+
+/** The largest CSV roster accepted: 5,000 rows of id, name, class and email fit in well under. */
+const MAX_CSV_BYTES = 1024 * 1024;
+
+const details = {
+  email: z.email().max(254),
+  title: z
+    .string()
+    .trim()
+    .min(1)
+    .max(60)
+    .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters')
+    .default('Student ID'),
+};
+
+/**
+ * POST /reports: ID cards for a class. JSON `{email, students: [...]}` or `{email, sample: N}`,
+ * or multipart with a CSV file in `roster` (columns id,name[,class,email]) and the fields
+ * `email` and `title`. The roster is validated here (every bad row named) and stored; the job
+ * gets its key. The report fans out into chunk jobs that render the cards, then one job zips
+ * them and emails a signed link (a workflow: its status adds up the cards of every chunk).
+ */
+export function reportsRouter({ offloader, deps }: { offloader: Offloader; deps: Deps }): Router {
+  const { storage, config } = deps;
+  const limits = { maxStudents: config.REPORT_MAX_STUDENTS };
+  const router = Router();
+  // Its own body limit: 5,000 students as JSON are far over the app's 16 kB.
+  router.use('/reports', express.json({ limit: '2mb' }));
+
+  async function readRoster(req: Request) {
+    if (req.is('multipart/form-data')) {
+      const { saved: csv, fields } = await receiveFile(
+        req,
+        { field: 'roster', maxBytes: MAX_CSV_BYTES, fields: ['email', 'title'] },
+        (file) => buffer(file),
+      );
+      const form = parseOr400(z.strictObject(details), fields, 'form');
+      return { ...form, students: parseRosterCsv(csv, limits) };
+    }
+    const body = parseOr400(
+      z.union([
+        z.strictObject({ ...details, students: z.array(z.unknown()) }),
+        z.strictObject({ ...details, sample: z.int().min(1) }),
+      ]),
+      req.body,
+    );
+    if ('students' in body) return { ...body, students: validateRoster(body.students, limits) };
+    if (body.sample > limits.maxStudents) {
+      throw new HttpError(
+        413,
+        `a sample of ${body.sample} students is over the limit of ${limits.maxStudents}`,
+      );
+    }
+    return { ...body, students: sampleRoster(body.sample) };
+  }
+
+  router.post('/reports', async (req, res) => {
+    let roster: { email: string; title: string; students: Student[] };
+    try {
+      roster = await readRoster(req);
+    } catch (error) {
+      if (error instanceof RosterError) {
+        throw new HttpError(error.status, error.message, error.problems);
+      }
+      throw error;
+    }
+    const { email, title, students } = roster;
+    const reportId = randomUUID();
+    const issued = new Date().toISOString().slice(0, 10);
+    const chunkSize = config.REPORT_CHUNK_SIZE;
+    const chunks = [];
+    for (let from = 0; from < students.length; from += chunkSize) {
+      const to = Math.min(from + chunkSize, students.length);
+      chunks.push(child(renderCards, { reportId, title, issued, from, to }));
+    }
+    await storage.put(rosterKey(reportId), Readable.from([JSON.stringify(students)]));
+    try {
+      const accepted = await offloader.enqueue(
+        zipReport,
+        { reportId, email, issued, chunkSize },
+        { requestId: req.id, children: chunks, progressTotal: students.length },
+      );
+      sendAccepted(res, accepted, { report: { students: students.length, chunks: chunks.length } });
+    } catch (error) {
+      await storage.delete(rosterKey(reportId));
+      throw error;
+    }
+  });
+  return router;
+}
