@@ -31,6 +31,17 @@ const details = {
     .default('Student ID'),
 };
 
+const jsonBody = z
+  .strictObject({
+    ...details,
+    students: z.array(z.unknown()).optional(),
+    sample: z.int().min(1).optional(),
+  })
+  .refine((body) => (body.students === undefined) !== (body.sample === undefined), {
+    message: 'send either students (a list) or sample (how many to make up), not both',
+    path: ['students'],
+  });
+
 /**
  * POST /reports: ID cards for a class. JSON `{email, students: [...]}` or `{email, sample: N}`,
  * or multipart with a CSV file in `roster` (columns id,name[,class,email]) and the fields
@@ -55,21 +66,16 @@ export function reportsRouter({ offloader, deps }: { offloader: Offloader; deps:
       const form = parseOr400(z.strictObject(details), fields, 'form');
       return { ...form, students: parseRosterCsv(csv, limits) };
     }
-    const body = parseOr400(
-      z.union([
-        z.strictObject({ ...details, students: z.array(z.unknown()) }),
-        z.strictObject({ ...details, sample: z.int().min(1) }),
-      ]),
-      req.body,
-    );
-    if ('students' in body) return { ...body, students: validateRoster(body.students, limits) };
-    if (body.sample > limits.maxStudents) {
+    const body = parseOr400(jsonBody, req.body);
+    const { email, title, students, sample = 0 } = body;
+    if (students) return { email, title, students: validateRoster(students, limits) };
+    if (sample > limits.maxStudents) {
       throw new HttpError(
         413,
-        `a sample of ${body.sample} students is over the limit of ${limits.maxStudents}`,
+        `a sample of ${sample} students is over the limit of ${limits.maxStudents}`,
       );
     }
-    return { ...body, students: sampleRoster(body.sample) };
+    return { email, title, students: sampleRoster(sample) };
   }
 
   router.post('/reports', async (req, res) => {

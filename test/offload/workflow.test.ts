@@ -165,10 +165,7 @@ for (const mode of ['queue', 'inline'] as const) {
         setup.offloader.enqueue(
           collect,
           { tag: 'never' },
-          {
-            // @ts-expect-error -- a bad child input on purpose
-            children: [child(step, { units: 0 })],
-          },
+          { children: [child(step, { units: 0 })] }, // typed fine, but under the minimum
         ),
         /invalid input for job wf-step/,
       );
