@@ -38,6 +38,8 @@ export default defineJob({
     const zip = new yazl.ZipFile();
     const output = new PassThrough();
     zip.outputStream.pipe(output);
+    // yazl reports a failed entry on the zip itself: fail the write, and with it the job.
+    zip.on('error', (error: Error) => output.destroy(error));
     const storing = storage.put(chunkKey(reportId, from), output);
     const total = students.length;
     let done = 0;

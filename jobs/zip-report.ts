@@ -33,6 +33,8 @@ export default defineJob({
     const zip = new yazl.ZipFile();
     const output = new PassThrough();
     zip.outputStream.pipe(output);
+    // yazl reports a failed entry on the zip itself: fail the write, and with it the job.
+    zip.on('error', (error: Error) => output.destroy(error));
     const storing = storage.put(zipKey(reportId), output);
     const mtime = new Date(issued);
     for (const [row, student] of students.entries()) {
