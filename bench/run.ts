@@ -1,361 +1,75 @@
-// `npm run bench`: the offload app against two bare baselines, side by side, in one run.
-// A private redis-server, the servers in a child process (bench/servers.ts), autocannon here.
-// Options: --rounds 5 --duration 5 --warmup 3 --connections 50 --only bare-add,offload
-//          --cpu-prof DIR (writes a V8 CPU profile of the servers' process into DIR)
-import autocannon from 'autocannon';
-import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+// `npm run bench`: the benchmark suites, one after the other; each writes its own section of
+// bench/RESULTS.md. See bench/README.md.
+//   --suite http,thumbnails   which suites (default: all)
+//   --rounds 5                interleaved rounds per suite
+//   http:        --duration 5 --warmup 3 --connections 50 --only bare-json,bare-add,offload
+//   thumbnails:  --concurrency N (default: the app's WORKER_CONCURRENCY default)
+//   --cpu-prof DIR            V8 CPU profiles of the servers' process (http) and the worker
+//                             (thumbnails) into DIR
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
-import { sendEmail } from '../jobs/index.js';
-import { hasRedisServer, startRedis, type PrivateRedis } from '../test/harness/redis.js';
-import type { ServersReady, Variant } from './servers.js';
+import { loadConfig } from '../src/config.js';
+import { cleanup } from './common.js';
+import { runHttp } from './http.js';
+import { runThumbnails } from './thumbnails.js';
 
-const VARIANTS: readonly Variant[] = ['bare-json', 'bare-add', 'offload'];
-/** The queue prefix each variant enqueues under (bare-json enqueues nothing). */
-const PREFIX: Record<Variant, string | undefined> = {
-  'bare-json': undefined,
-  'bare-add': 'bare',
-  offload: 'bench',
-};
-const BODY = JSON.stringify({ email: 'ada@example.com', name: 'Ada Lovelace' });
-const TARGETS = { throughput: 0.9, p99: 1.5 };
-
-const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
-const resultsFile = root('bench/RESULTS.md');
+const SUITES = ['http', 'thumbnails'] as const;
 
 const { values: args } = parseArgs({
   options: {
+    suite: { type: 'string', default: SUITES.join(',') },
     rounds: { type: 'string', default: '5' },
     duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '3' },
     connections: { type: 'string', default: '50' },
-    only: { type: 'string', default: VARIANTS.join(',') },
+    only: { type: 'string', default: 'bare-json,bare-add,offload' },
+    concurrency: { type: 'string', default: String(loadConfig({}).WORKER_CONCURRENCY) },
     'cpu-prof': { type: 'string' },
   },
 });
-const settings = {
-  rounds: Number(args.rounds),
-  duration: Number(args.duration),
-  warmup: Number(args.warmup),
-  connections: Number(args.connections),
-};
-const variants = VARIANTS.filter((v) => args.only.split(',').includes(v));
-if (variants.length === 0 || Object.values(settings).some((n) => !Number.isInteger(n) || n < 1)) {
-  throw new Error(`bad options; variants are ${VARIANTS.join(', ')}`);
+const chosen = args.suite.split(',').map((name) => name.trim());
+const unknown = chosen.filter((name) => !(SUITES as readonly string[]).includes(name));
+if (unknown.length > 0 || chosen.length === 0) {
+  throw new Error(`unknown suite ${unknown.join(', ')}; suites are ${SUITES.join(', ')}`);
 }
 
-interface Round {
-  variant: Variant;
-  round: number;
-  rps: number;
-  p50: number;
-  p99: number;
-  requests: number;
-  /** Responses that were not 202, plus connection errors and timeouts. */
-  bad: number;
-  /** CPU time of the servers' process per request (µs): steadier than req/s on a busy box. */
-  cpuPerRequest: number;
-  statuses: string;
-  /** Jobs found in the wait list after the round (bare-json: none). */
-  jobs: number | undefined;
-  usedMemory: number;
-}
-
-// --- Processes: started once, stopped once, also on failure and Ctrl-C ------------------------
-
-let redis: PrivateRedis | undefined;
-let scratch: string | undefined; // the app's outbox and storage dirs
-let servers: ChildProcess | undefined;
-let admin: Redis | undefined;
-
-let cleaning: Promise<void> | undefined;
-function cleanup(): Promise<void> {
-  return (cleaning ??= (async () => {
-    admin?.disconnect();
-    if (servers && servers.exitCode === null && servers.signalCode === null) {
-      const exited = once(servers, 'exit');
-      if (servers.connected) servers.disconnect();
-      const timer = setTimeout(() => servers?.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    await redis?.destroy();
-    if (scratch) await rm(scratch, { recursive: true, force: true });
-  })());
-}
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    console.error(`\n${signal}: stopping the servers and redis-server`);
+    console.error(`\n${signal}: stopping the bench's processes and redis-server`);
     void cleanup().finally(() => process.exit(130));
   });
 }
-// A crash (even a closed stdout) must not leave a redis-server behind.
+// A crash (even a closed stdout) must not leave a redis-server or a worker behind.
 process.on('uncaughtException', (error) => {
   console.error(error);
   void cleanup().finally(() => process.exit(1));
 });
 
-async function startServers(redisUrl: string, dir: string): Promise<ServersReady> {
-  servers = fork(root('bench/servers.ts'), [], {
-    execArgv: [
-      '--import',
-      'tsx',
-      ...(args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`] : []),
-    ],
-    env: { ...process.env, BENCH_REDIS_URL: redisUrl, BENCH_DIR: dir, NODE_ENV: 'production' },
-    // stdout to /dev/null: the app logs there, as it would to a log drain.
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
-  const child = servers;
-  return new Promise((resolve, reject) => {
-    child.once('message', (message) => {
-      resolve(message as ServersReady);
-    });
-    child.once('exit', (code) => {
-      reject(new Error(`bench/servers.ts exited (${String(code)}) before listening`));
-    });
-  });
-}
-
-// --- Measuring -----------------------------------------------------------------------------------
-
-/** The servers' process CPU time so far, in µs (user + system). */
-async function serversCpu(): Promise<number> {
-  if (!servers) throw new Error('servers not started');
-  const reply = once(servers, 'message');
-  servers.send('cpu');
-  const [usage] = (await reply) as [NodeJS.CpuUsage];
-  return usage.user + usage.system;
-}
-
-async function measure(variant: Variant, port: number, duration: number, round: number) {
-  if (!admin) throw new Error('no admin connection');
-  // Every round starts from an empty Redis (never mid-round), so memory stays small and no
-  // variant pays for another's backlog.
-  await admin.flushall('SYNC');
-  await sleep(500);
-  const cpuBefore = await serversCpu();
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}/signup`,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: BODY,
-    connections: settings.connections,
-    pipelining: 1,
-    duration,
-  });
-  const cpu = (await serversCpu()) - cpuBefore;
-  await sleep(300); // requests still in flight when autocannon stopped land in Redis
-  const prefix = PREFIX[variant];
-  const jobs = prefix ? await admin.llen(`${prefix}:${sendEmail.queue}:wait`) : undefined;
-  const usedMemory = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1] ?? NaN);
-
-  const statuses = Object.entries(result.statusCodeStats ?? {}).map(
-    ([code, { count = 0 }]) => [code, count] as const,
-  );
-  const not202 = statuses.filter(([code]) => code !== '202').reduce((sum, [, n]) => sum + n, 0);
-  const ok = result['2xx'];
-  // An accepted job must be in Redis: fewer jobs than 2xx answers would be a lie.
-  const missing = jobs !== undefined && jobs < ok ? ok - jobs : 0;
-  return {
-    variant,
-    round,
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    requests: result.requests.total,
-    cpuPerRequest: cpu / result.requests.total,
-    bad: not202 + result.non2xx + result.errors + result.timeouts + missing,
-    statuses: statuses.map(([code, n]) => `${code}×${n}`).join(' ') || 'none',
-    jobs,
-    usedMemory,
-  } satisfies Round;
-}
-
-// --- Report --------------------------------------------------------------------------------------
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-/** The settings the report states, read back from the running server (CONFIG GET). */
-const REDIS_SETTINGS = ['appendonly', 'appendfsync', 'maxmemory-policy', 'save'];
-const pairs = (flat: string[]) =>
-  flat.flatMap((value, i) => (i % 2 ? [] : [`${value} ${flat[i + 1] || '""'}`])).join(', ');
-const fixed = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
-const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-const version = (pkg: string) =>
-  (
-    JSON.parse(readFileSync(root(`node_modules/${pkg}/package.json`), 'utf8')) as {
-      version: string;
-    }
-  ).version;
-
-function report(
-  rounds: Round[],
-  redisVersion: string,
-  redisSettings: string[],
-  started: { at: Date; load: number },
-) {
-  const medians = new Map(
-    variants.map((variant) => {
-      const mine = rounds.filter((r) => r.variant === variant);
-      return [
-        variant,
-        {
-          rps: median(mine.map((r) => r.rps)),
-          p50: median(mine.map((r) => r.p50)),
-          p99: median(mine.map((r) => r.p99)),
-          cpu: median(mine.map((r) => r.cpuPerRequest)),
-          bad: mine.reduce((sum, r) => sum + r.bad, 0),
-          requests: mine.reduce((sum, r) => sum + r.requests, 0),
-        },
-      ] as const;
-    }),
-  );
-  const valid = rounds.every((r) => r.bad === 0);
-  const cpus = os.cpus();
-
-  const summary: string[] = [
-    `Absolute numbers on a shared ${cpus.length}-core machine are noise; the ratios are the result.`,
-    '',
-    '| variant | req/s | p50 ms | p99 ms | server CPU µs/req | requests | errors + non-202 |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...[...medians].map(
-      ([v, m]) =>
-        `| ${v} | ${fixed(m.rps, 0)} | ${fixed(m.p50, 1)} | ${fixed(m.p99, 1)} | ${fixed(m.cpu, 0)} | ` +
-        `${m.requests} | ${m.bad} |`,
-    ),
-    '',
-  ];
-  const ratio = (a: Variant, b: Variant) => {
-    const x = medians.get(a);
-    const y = medians.get(b);
-    return x && y
-      ? { throughput: x.rps / y.rps, p99: x.p99 / y.p99, cpu: x.cpu / y.cpu }
-      : undefined;
-  };
-  const offload = ratio('offload', 'bare-add');
-  const bare = ratio('bare-add', 'bare-json');
-  if (offload || bare) {
-    summary.push('| ratio | throughput | p99 latency | CPU per request | target | verdict |');
-    summary.push('| --- | ---: | ---: | ---: | --- | --- |');
-  }
-  let pass = valid;
-  if (offload) {
-    const ok = offload.throughput >= TARGETS.throughput && offload.p99 <= TARGETS.p99;
-    pass &&= ok;
-    summary.push(
-      `| offload / bare-add | ${fixed(offload.throughput)}× | ${fixed(offload.p99)}× | ` +
-        `${fixed(offload.cpu)}× | ` +
-        `throughput ≥ ${TARGETS.throughput}×, p99 ≤ ${TARGETS.p99}× | ${ok ? 'PASS' : 'FAIL'} |`,
-    );
-  }
-  if (bare) {
-    summary.push(
-      `| bare-add / bare-json | ${fixed(bare.throughput)}× | ${fixed(bare.p99)}× | ${fixed(bare.cpu)}× | ` +
-        `(the cost of one Redis round trip) | — |`,
-    );
-  }
-  summary.push('');
-  summary.push(
-    valid
-      ? 'Valid run: every response was 202, no errors, every accepted job was in Redis.'
-      : 'INVALID RUN: some responses were not 202, failed, or their job was not in Redis (see rounds).',
-  );
-
-  const lines = [
-    '# Benchmark results',
-    '',
-    'Written by `npm run bench` (bench/run.ts); see bench/README.md. Do not edit by hand.',
-    '',
-    `- Date: ${started.at.toISOString()}`,
-    `- Machine: ${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, ${mb(os.totalmem())} RAM, ` +
-      `${os.platform()} ${os.release()}; 1-min load average ${started.load.toFixed(2)} at start, ` +
-      `${os.loadavg()[0]!.toFixed(2)} at end`,
-    `- Versions: Node ${process.version}, Redis ${redisVersion}, bullmq ${version('bullmq')}, ` +
-      `express ${version('express')}, ioredis ${version('ioredis')}, pino ${version('pino')}, ` +
-      `autocannon ${version('autocannon')}`,
-    `- Redis: private redis-server (test/harness/redis.ts), \`${pairs(redisSettings)}\`, ` +
-      `flushed before every round; peak used_memory ${mb(Math.max(...rounds.map((r) => r.usedMemory)))}`,
-    `- Load: autocannon, ${settings.connections} connections, no pipelining, ` +
-      `POST /signup \`${BODY}\`; warm-up ${settings.warmup} s per variant, then ` +
-      `${settings.rounds} interleaved rounds of ${settings.duration} s (${variants.join(', ')})`,
-    '- Variants: `bare-json` = Express 5 + express.json() + 202; `bare-add` = the same + a bare ' +
-      'BullMQ `queue.add` with the app’s job options; `offload` = the real app (request log to ' +
-      '/dev/null, validation, `offloader.enqueue`, 202 + Location).',
-    '',
-    '## Summary (medians over rounds)',
-    '',
-    ...summary,
-    '',
-    '## Rounds',
-    '',
-    '| round | variant | req/s | p50 ms | p99 ms | CPU µs/req | requests | statuses | jobs in Redis | bad |',
-    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |',
-    ...rounds.map(
-      (r) =>
-        `| ${r.round} | ${r.variant} | ${fixed(r.rps, 0)} | ${fixed(r.p50, 1)} | ${fixed(r.p99, 1)} | ` +
-        `${fixed(r.cpuPerRequest, 0)} | ` +
-        `${r.requests} | ${r.statuses} | ${r.jobs ?? '—'} | ${r.bad} |`,
-    ),
-    '',
-  ];
-  return { summary, full: lines.join('\n'), pass };
-}
-
-// --- Main ----------------------------------------------------------------------------------------
-
-async function main(): Promise<boolean> {
-  const started = { at: new Date(), load: os.loadavg()[0]! };
-  if (!hasRedisServer()) throw new Error('redis-server is not on PATH');
-  // The project's recommended flags (src/redis-server.ts), on a free port, in a temp dir.
-  redis = await startRedis();
-  admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-  const redisVersion = /redis_version:([^\r\n]+)/.exec(await admin.info('server'))?.[1] ?? '?';
-  const redisSettings = await admin.config('GET', ...REDIS_SETTINGS);
-  scratch = await mkdtemp(join(os.tmpdir(), 'offload-bench-'));
-  const { ports } = await startServers(redis.url, scratch);
-  console.log(`redis-server ${redisVersion} on ${redis.url}; servers on ${JSON.stringify(ports)}`);
-
-  for (const variant of variants) {
-    const r = await measure(variant, ports[variant], settings.warmup, 0);
-    console.log(`warm-up   ${variant.padEnd(9)} ${fixed(r.rps, 0).padStart(6)} req/s`);
-  }
-  const rounds: Round[] = [];
-  for (let round = 1; round <= settings.rounds; round++) {
-    for (const variant of variants) {
-      const r = await measure(variant, ports[variant], settings.duration, round);
-      rounds.push(r);
-      console.log(
-        `round ${round}   ${variant.padEnd(9)} ${fixed(r.rps, 0).padStart(6)} req/s  ` +
-          `p50 ${fixed(r.p50, 1)} ms  p99 ${fixed(r.p99, 1)} ms  ` +
-          `cpu ${fixed(r.cpuPerRequest, 0)} µs/req  ${r.statuses}  bad ${r.bad}`,
-      );
-    }
-  }
-
-  const { summary, full, pass } = report(rounds, redisVersion, redisSettings, started);
-  console.log(`\n${summary.join('\n')}`);
-  if (variants.length === VARIANTS.length) {
-    writeFileSync(resultsFile, full);
-    console.log(`\nwrote ${resultsFile}`);
-  } else {
-    console.log('\n(a partial run: bench/RESULTS.md left as it was)');
-  }
-  return pass;
-}
-
+let pass = true;
 try {
-  process.exitCode = (await main()) ? 0 : 1;
+  for (const suite of SUITES.filter((name) => chosen.includes(name))) {
+    console.log(`\n=== suite ${suite} ===\n`);
+    try {
+      const ok =
+        suite === 'http'
+          ? await runHttp({
+              rounds: Number(args.rounds),
+              duration: Number(args.duration),
+              warmup: Number(args.warmup),
+              connections: Number(args.connections),
+              only: args.only,
+              cpuProf: args['cpu-prof'],
+            })
+          : await runThumbnails({
+              rounds: Number(args.rounds),
+              concurrency: Number(args.concurrency),
+              cpuProf: args['cpu-prof'],
+            });
+      pass &&= ok;
+    } finally {
+      await cleanup(); // each suite starts from a quiet machine
+    }
+  }
 } finally {
   await cleanup();
 }
+process.exitCode = pass ? 0 : 1;

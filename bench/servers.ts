@@ -126,7 +126,7 @@ async function close(): Promise<void> {
   );
   await Promise.all([bareQueue.close(), offloader.close()]);
   await Promise.all([quit(bareConnection), quit(connection)]);
-  closeDeps(deps);
+  await closeDeps(deps);
 }
 
 // The parent went away (done, crashed or Ctrl-C): stop.

@@ -1,0 +1,85 @@
+// Helpers the suites share: numbers, the machine header, RESULTS.md sections, and clean-up of
+// the processes a suite starts (also on Ctrl-C and crashes, see bench/run.ts).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+export const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
+export const resultsFile = root('bench/RESULTS.md');
+
+/** A run writes RESULTS.md only with at least this many rounds (and every variant). */
+export const MIN_ROUNDS_TO_WRITE = 3;
+
+export const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+export const fixed = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+export const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+export const version = (pkg: string) =>
+  (
+    JSON.parse(readFileSync(root(`node_modules/${pkg}/package.json`), 'utf8')) as {
+      version: string;
+    }
+  ).version;
+
+export interface Started {
+  at: Date;
+  load: number;
+}
+export const start = (): Started => ({ at: new Date(), load: os.loadavg()[0]! });
+
+/** Date, machine and versions: the first lines of every suite's section. */
+export function header(started: Started, versions: string): string[] {
+  const cpus = os.cpus();
+  return [
+    `- Date: ${started.at.toISOString()}`,
+    `- Machine: ${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, ${mb(os.totalmem())} RAM, ` +
+      `${os.platform()} ${os.release()}; 1-min load average ${started.load.toFixed(2)} at start, ` +
+      `${os.loadavg()[0]!.toFixed(2)} at end`,
+    `- Versions: Node ${process.version}, ${versions}`,
+  ];
+}
+
+const TITLE = [
+  '# Benchmark results',
+  '',
+  'Written by `npm run bench` (bench/run.ts); see bench/README.md. Do not edit by hand: each',
+  'suite rewrites only its own section, between its markers, and leaves the others as they were.',
+  '',
+].join('\n');
+
+/** Replaces `suite`'s section of bench/RESULTS.md (or adds it at the end). */
+export function writeSection(suite: string, markdown: string): void {
+  const begin = `<!-- suite:${suite} -->`;
+  const end = `<!-- /suite:${suite} -->`;
+  const section = `${begin}\n\n${markdown.trim()}\n\n${end}`;
+  let text = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '';
+  if (!text.includes('<!-- suite:')) text = TITLE; // missing, or the old one-suite layout
+  const from = text.indexOf(begin);
+  const to = text.indexOf(end);
+  text =
+    from >= 0 && to > from
+      ? text.slice(0, from) + section + text.slice(to + end.length)
+      : `${text.trimEnd()}\n\n${section}\n`;
+  writeFileSync(resultsFile, text);
+  console.log(`\nwrote the ${suite} section of ${resultsFile}`);
+}
+
+// --- Clean-up: every process and temp dir a suite starts is stopped once, in reverse order ------
+
+const cleanups: (() => Promise<void> | void)[] = [];
+export const onCleanup = (step: () => Promise<void> | void) => {
+  cleanups.push(step);
+};
+/** Runs (and forgets) every clean-up step registered so far; a failing step does not stop it. */
+export async function cleanup(): Promise<void> {
+  for (let step = cleanups.pop(); step; step = cleanups.pop()) {
+    try {
+      await step();
+    } catch (error) {
+      console.error('bench clean-up step failed:', error);
+    }
+  }
+}

@@ -1,0 +1,154 @@
+// The worker process the thumbnails suite measures: workers/main.ts as the Procfile runs it (under
+// tsx), started with an IPC channel and its JSON logs piped here; what it reports (CPU time,
+// event-loop lag via bench/worker-probe.ts, memory from /proc) and its jobs' ends (QueueEvents).
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
+import type { QueueEvents } from 'bullmq';
+import { onCleanup, root } from './common.js';
+import type { ProbeReply } from './worker-probe.js';
+
+const ROUND_TIMEOUT_MS = 300_000;
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** `job failed` log lines (every failed attempt, retried or not). */
+  failedAttempts: number;
+}
+
+/** Starts workers/main.ts with `env`; resolves once it logs "consuming queues". */
+export async function startWorker(
+  env: NodeJS.ProcessEnv,
+  options: { probe: boolean; cpuProf?: string | undefined },
+): Promise<WorkerProcess> {
+  const probe = pathToFileURL(root('bench/worker-probe.ts')).href;
+  const child = fork(root('workers/main.ts'), [], {
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(options.probe ? ['--import', probe] : []),
+      ...(options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`] : []),
+    ],
+    env,
+    // The worker logs JSON to stdout, as to a log drain; the bench reads it.
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  onCleanup(async () => {
+    await stopWorker(child);
+  });
+  const worker: WorkerProcess = { child, failedAttempts: 0 };
+  const stdout = child.stdout;
+  if (!stdout) throw new Error('no worker stdout');
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the worker did not start in 60 s')), 60_000);
+    child.once('exit', (code, signal) => {
+      reject(new Error(`the worker exited (${code ?? signal}) before consuming`));
+    });
+    createInterface({ input: stdout }).on('line', (line) => {
+      let entry: { level?: number; msg?: string };
+      try {
+        entry = JSON.parse(line) as typeof entry;
+      } catch {
+        console.log(`worker: ${line}`);
+        return;
+      }
+      if (entry.msg === 'consuming queues') {
+        clearTimeout(timer);
+        resolve();
+      }
+      if (entry.msg === 'job failed') worker.failedAttempts += 1;
+      if ((entry.level ?? 0) >= 40) console.error(`worker: ${line}`);
+    });
+  });
+  return worker;
+}
+
+/** SIGTERM, as the platform stops it; the exit code (0 = a clean shutdown). */
+export async function stopWorker(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const [code] = await exited;
+  clearTimeout(timer);
+  return code;
+}
+
+export async function probe(child: ChildProcess): Promise<ProbeReply> {
+  const reply = once(child, 'message');
+  child.send('probe');
+  return (await reply)[0] as ProbeReply;
+}
+
+/** VmRSS and VmHWM (peak RSS) of a process, in bytes. */
+export async function memoryOf(pid: number): Promise<{ rss: number; hwm: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const bytes = (field: string) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  return { rss: bytes('VmRSS'), hwm: bytes('VmHWM') };
+}
+
+type Outcome = { at: number; thumbnails: number } | { failed: string };
+
+/** Every make-thumbnail job's end, as QueueEvents reports it, and the stalled jobs. */
+export class Completions {
+  stalled = 0;
+  private readonly outcomes = new Map<string, Outcome>();
+  private wake: (() => void) | undefined;
+
+  constructor(events: QueueEvents) {
+    events.on('completed', ({ jobId, returnvalue }) => {
+      const value: unknown =
+        typeof returnvalue === 'string' ? JSON.parse(returnvalue) : (returnvalue as unknown);
+      const made = (value as { thumbnails?: unknown[] } | null)?.thumbnails?.length ?? 0;
+      this.settle(jobId, { at: performance.now(), thumbnails: made });
+    });
+    events.on('failed', ({ jobId, failedReason }) => {
+      this.settle(jobId, { failed: failedReason });
+    });
+    events.on('stalled', () => {
+      this.stalled += 1;
+    });
+  }
+
+  private settle(id: string, outcome: Outcome) {
+    this.outcomes.set(id, outcome);
+    this.wake?.();
+  }
+
+  /** When the last of `ids` completed (performance.now()), and the thumbnails made. */
+  async all(ids: string[], worker: ChildProcess): Promise<{ end: number; thumbnails: number }> {
+    const deadline = performance.now() + ROUND_TIMEOUT_MS;
+    for (;;) {
+      const outcomes = ids.map((id) => this.outcomes.get(id));
+      for (const [i, outcome] of outcomes.entries()) {
+        if (outcome && 'failed' in outcome) {
+          throw new Error(`make-thumbnail job ${ids[i]} failed: ${outcome.failed}`);
+        }
+      }
+      const done = outcomes.filter((o): o is { at: number; thumbnails: number } => !!o);
+      if (done.length === ids.length) {
+        return {
+          end: Math.max(...done.map((o) => o.at)),
+          thumbnails: done.reduce((sum, o) => sum + o.thumbnails, 0),
+        };
+      }
+      if (worker.exitCode !== null || worker.signalCode !== null) {
+        throw new Error('the worker exited during the round');
+      }
+      if (performance.now() > deadline) {
+        throw new Error(`${ids.length - done.length} of ${ids.length} jobs not done in time`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1_000);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+}
