@@ -137,15 +137,15 @@ async function upload(deps: Deps, file: Buffer, label: string): Promise<Upload> 
 /** make-thumbnail's work on one file without storage or queue; returns the widths made. */
 async function thumbnailBare(config: Config, image: Upload, outDir: string): Promise<number[]> {
   const original = await readFile(image.path);
-  const upright = sharp(original, {
-    limitInputPixels: config.IMAGE_MAX_PIXELS,
-    failOn: 'truncated',
-  }).autoOrient();
-  const { autoOrient } = await upright.metadata();
+  const upright = () =>
+    sharp(original, {
+      limitInputPixels: config.IMAGE_MAX_PIXELS,
+      failOn: 'truncated',
+    }).autoOrient();
+  const { autoOrient } = await upright().metadata();
   const widths = [...new Set(config.THUMBNAIL_WIDTHS.map((w) => Math.min(w, autoOrient.width)))];
   for (const width of widths) {
-    const { data } = await upright
-      .clone()
+    const { data } = await upright()
       .resize({ width })
       .webp({ quality: 80 })
       .toBuffer({ resolveWithObject: true });
@@ -158,6 +158,7 @@ async function thumbnailBare(config: Config, image: Upload, outDir: string): Pro
 
 /** Runs the thumbnails suite; true when the run is valid and the target is met. */
 export async function runThumbnails(options: ThumbnailOptions): Promise<boolean> {
+  sharp.cache(false); // as the worker does (src/images/sharp.ts): the same work on both sides
   const { rounds: roundCount, concurrency } = options;
   if (![roundCount, concurrency].every((n) => Number.isInteger(n) && n >= 1)) {
     throw new Error('bad thumbnails options: --rounds and --concurrency are whole numbers ≥ 1');
@@ -413,10 +414,10 @@ export async function runThumbnails(options: ThumbnailOptions): Promise<boolean>
       `${concurrency} in the worker; ${concurrency} at once in the bare loop); ` +
       `sharp.concurrency() ${sharp.concurrency()} (libvips threads per image), ` +
       `UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}, ` +
-      'libvips cache at its defaults, in both processes.',
+      'libvips operation cache off (sharp.cache(false), as src/images/sharp.ts sets it), in both processes.',
     '- `bare`: this process, `sharp` directly: read the upload’s file, ' +
       '`sharp(file, {limitInputPixels, failOn: truncated}).autoOrient()`, metadata, then per ' +
-      'width `clone().resize({width}).webp({quality: 80}).toBuffer()` and write the file — the ' +
+      'width a fresh `sharp(file, …).autoOrient().resize({width}).webp({quality: 80}).toBuffer()` and write the file — the ' +
       'job’s image work without storage keys, queue or logs (its files are written plainly; ' +
       'the job’s storage also fsyncs and renames each, under a millisecond here).',
     '- `offload`: a real worker process (`node --import tsx workers/main.ts`, WORKER_QUEUES=media, ' +

@@ -44,18 +44,20 @@ export default defineJob({
     );
     const sharp = await loadSharp();
     // failOn 'truncated': a cut-off file fails; minor flaws real cameras write still decode.
-    const image = sharp(original, {
-      limitInputPixels: config.IMAGE_MAX_PIXELS,
-      failOn: 'truncated',
-    }).autoOrient();
-    const { format, compression, autoOrient } = await decoding(image.metadata());
+    // A fresh pipeline per width shares the buffer; clone() would copy the original each time.
+    const upright = () =>
+      sharp(original, {
+        limitInputPixels: config.IMAGE_MAX_PIXELS,
+        failOn: 'truncated',
+      }).autoOrient();
+    const { format, compression, autoOrient } = await decoding(upright().metadata());
     const widths = [...new Set(config.THUMBNAIL_WIDTHS.map((w) => Math.min(w, autoOrient.width)))];
 
     const thumbnails: Thumbnail[] = [];
     for (const width of widths) {
       ctx.signal.throwIfAborted();
       const { data, info } = await decoding(
-        image.clone().resize({ width }).webp({ quality: 80 }).toBuffer({ resolveWithObject: true }),
+        upright().resize({ width }).webp({ quality: 80 }).toBuffer({ resolveWithObject: true }),
       );
       const thumbnailKey = `thumbnails/${id}-${width}.webp`;
       await storage.put(thumbnailKey, Readable.from([data]), { contentType: 'image/webp' });

@@ -19,6 +19,9 @@ export function loadSharp(): Promise<SharpFactory> {
   loading ??= import('sharp').then(({ default: sharp }) => {
     sharp.block({ operation: ['VipsForeignLoad'] });
     sharp.unblock({ operation: ACCEPTED_LOADERS });
+    // libvips' operation cache pays off when the same image is worked on again; a worker sees
+    // each upload once, so the cache would only hold memory.
+    sharp.cache(false);
     return sharp;
   });
   return loading;

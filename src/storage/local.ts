@@ -101,7 +101,8 @@ export function createLocalStorage(dir: string): Storage {
         throw error;
       }
       // The stream owns the handle and closes it at its end, on error, or when destroyed.
-      return handle.createReadStream();
+      // 1 MiB reads: a 10 MB upload is ten reads, not 160 (each waits in libuv's thread pool).
+      return handle.createReadStream({ highWaterMark: 1 << 20 });
     },
 
     async delete(key) {
