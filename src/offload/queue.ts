@@ -110,7 +110,15 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
       // Its children are at work: to a caller, the workflow is active.
       if (state === 'waiting-children' && family.done > 0) current.state = 'active';
     }
-    if (current.state === 'failed') current.error = await whenConnected(() => failureOf(job));
+    if (current.state === 'failed') {
+      const childFailure = await whenConnected(() => failedChildOf(job));
+      if (childFailure) {
+        // A worker took the parent only to fail it: its own code never ran (as inline).
+        current.error = childFailure;
+        current.attempts = 0;
+        delete current.startedAt;
+      }
+    }
     return current;
   }
 
@@ -131,13 +139,13 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
   }
 
   /** BullMQ says "child <key> failed" when a workflow's child failed: say what and why. */
-  async function failureOf(job: Job): Promise<string | undefined> {
+  async function failedChildOf(job: Job): Promise<string | undefined> {
     const childKey = /^child (.+) failed$/.exec(job.failedReason)?.[1];
     const [, queueName, childJobId] =
       childKey?.slice(prefix.length + 1).match(/^(.+):([^:]+)$/) ?? [];
     const queue = queueName && queues.get(queueName);
     const failedChild = queue && childJobId ? await Job.fromId(queue, childJobId) : undefined;
-    if (!failedChild) return job.failedReason || undefined;
+    if (!failedChild) return undefined;
     return `${failedChild.name} ${String(failedChild.id)} failed: ${failedChild.failedReason}`;
   }
 

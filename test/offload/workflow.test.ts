@@ -157,6 +157,8 @@ for (const mode of ['queue', 'inline'] as const) {
         new RegExp(`^wf-step ${accepted.id}\\.1 failed: this step was told to fail$`),
       );
       assert.ok(!parentRuns.includes(tag), 'the parent did not run');
+      assert.equal(status.attempts, 0, 'no run of the parent was counted');
+      assert.equal(status.startedAt, undefined);
     });
 
     it('when a child input is invalid, then nothing is enqueued at all', async () => {
