@@ -1,18 +1,20 @@
 // `npm run bench`: the benchmark suites, one after the other; each writes its own section of
 // bench/RESULTS.md. See bench/README.md.
-//   --suite http,thumbnails   which suites (default: all)
+//   --suite http,thumbnails,reports   which suites (default: all)
 //   --rounds 5                interleaved rounds per suite
 //   http:        --duration 5 --warmup 3 --connections 50 --only bare-json,bare-add,offload
 //   thumbnails:  --concurrency N (default: the app's WORKER_CONCURRENCY default)
-//   --cpu-prof DIR            V8 CPU profiles of the servers' process (http) and the worker
-//                             (thumbnails) into DIR
+//   reports:     --concurrency N, --chunk-size N (default: the app's REPORT_CHUNK_SIZE default)
+//   --cpu-prof DIR            V8 CPU profiles of the servers' process (http), the worker
+//                             (thumbnails), the workers and a bare pass (reports) into DIR
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
 import { cleanup } from './common.js';
 import { runHttp } from './http.js';
+import { runReports } from './reports.js';
 import { runThumbnails } from './thumbnails.js';
 
-const SUITES = ['http', 'thumbnails'] as const;
+const SUITES = ['http', 'thumbnails', 'reports'] as const;
 
 const { values: args } = parseArgs({
   options: {
@@ -23,6 +25,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '50' },
     only: { type: 'string', default: 'bare-json,bare-add,offload' },
     concurrency: { type: 'string', default: String(loadConfig({}).WORKER_CONCURRENCY) },
+    'chunk-size': { type: 'string', default: String(loadConfig({}).REPORT_CHUNK_SIZE) },
     'cpu-prof': { type: 'string' },
   },
 });
@@ -49,21 +52,32 @@ try {
   for (const suite of SUITES.filter((name) => chosen.includes(name))) {
     console.log(`\n=== suite ${suite} ===\n`);
     try {
-      const ok =
-        suite === 'http'
-          ? await runHttp({
-              rounds: Number(args.rounds),
-              duration: Number(args.duration),
-              warmup: Number(args.warmup),
-              connections: Number(args.connections),
-              only: args.only,
-              cpuProf: args['cpu-prof'],
-            })
-          : await runThumbnails({
-              rounds: Number(args.rounds),
-              concurrency: Number(args.concurrency),
-              cpuProf: args['cpu-prof'],
-            });
+      const rounds = Number(args.rounds);
+      const cpuProf = args['cpu-prof'];
+      let ok: boolean;
+      switch (suite) {
+        case 'http':
+          ok = await runHttp({
+            rounds,
+            duration: Number(args.duration),
+            warmup: Number(args.warmup),
+            connections: Number(args.connections),
+            only: args.only,
+            cpuProf,
+          });
+          break;
+        case 'thumbnails':
+          ok = await runThumbnails({ rounds, concurrency: Number(args.concurrency), cpuProf });
+          break;
+        case 'reports':
+          ok = await runReports({
+            rounds,
+            concurrency: Number(args.concurrency),
+            chunkSize: Number(args['chunk-size']),
+            cpuProf,
+          });
+          break;
+      }
       pass &&= ok;
     } finally {
       await cleanup(); // each suite starts from a quiet machine

@@ -1,7 +1,8 @@
-// The worker process the thumbnails suite measures: workers/main.ts as the Procfile runs it (under
-// tsx), started with an IPC channel and its JSON logs piped here; what it reports (CPU time,
-// event-loop lag via bench/worker-probe.ts, memory from /proc) and its jobs' ends (QueueEvents).
-import { fork, type ChildProcess } from 'node:child_process';
+// The worker processes the thumbnails and reports suites measure: workers/main.ts as the Procfile
+// runs it (under tsx), started with an IPC channel and its JSON logs piped here; what it reports
+// (CPU time, event-loop lag via bench/worker-probe.ts, memory from /proc) and its jobs' ends
+// (QueueEvents).
+import { ChildProcess, fork, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
@@ -19,10 +20,24 @@ export interface WorkerProcess {
   failedAttempts: number;
 }
 
-/** Starts workers/main.ts with `env`; resolves once it logs "consuming queues". */
+/** One of the worker's JSON log lines. */
+export type LogEntry = Record<string, unknown> & { level?: number; msg?: string };
+
+/**
+ * Starts workers/main.ts with `env`; resolves once it logs "consuming queues". `onLog` sees
+ * every JSON log line (e.g. each job's `job completed` with its `durationMs`).
+ */
 export async function startWorker(
   env: NodeJS.ProcessEnv,
-  options: { probe: boolean; cpuProf?: string | undefined },
+  options: {
+    /**
+     * Preload bench/worker-probe.ts. Not for workers that start worker threads (the reports
+     * suite): threads inherit the --import flags, and a thread does not load the .ts probe.
+     */
+    probe: boolean;
+    cpuProf?: string | undefined;
+    onLog?: ((entry: LogEntry) => void) | undefined;
+  },
 ): Promise<WorkerProcess> {
   const probe = pathToFileURL(root('bench/worker-probe.ts')).href;
   const child = fork(root('workers/main.ts'), [], {
@@ -48,9 +63,9 @@ export async function startWorker(
       reject(new Error(`the worker exited (${code ?? signal}) before consuming`));
     });
     createInterface({ input: stdout }).on('line', (line) => {
-      let entry: { level?: number; msg?: string };
+      let entry: LogEntry;
       try {
-        entry = JSON.parse(line) as typeof entry;
+        entry = JSON.parse(line) as LogEntry;
       } catch {
         console.log(`worker: ${line}`);
         return;
@@ -61,6 +76,7 @@ export async function startWorker(
       }
       if (entry.msg === 'job failed') worker.failedAttempts += 1;
       if ((entry.level ?? 0) >= 40) console.error(`worker: ${line}`);
+      options.onLog?.(entry);
     });
   });
   return worker;
@@ -91,9 +107,22 @@ export async function memoryOf(pid: number): Promise<{ rss: number; hwm: number 
   return { rss: bytes('VmRSS'), hwm: bytes('VmHWM') };
 }
 
-type Outcome = { at: number; thumbnails: number } | { failed: string };
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
-/** Every make-thumbnail job's end, as QueueEvents reports it, and the stalled jobs. */
+/**
+ * CPU time of a process so far, µs (user + system, every thread: a worker's render threads
+ * too), from /proc/<pid>/stat (Linux only), for workers started without the probe.
+ */
+export async function cpuOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // The fields after the command name, which is in parentheses: utime and stime are 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS) * 1e6;
+}
+
+type Outcome = { at: number; thumbnails: number; value: unknown } | { failed: string };
+
+/** Every job's end on one queue, as QueueEvents reports it, and the stalled jobs. */
 export class Completions {
   stalled = 0;
   private readonly outcomes = new Map<string, Outcome>();
@@ -104,7 +133,7 @@ export class Completions {
       const value: unknown =
         typeof returnvalue === 'string' ? JSON.parse(returnvalue) : (returnvalue as unknown);
       const made = (value as { thumbnails?: unknown[] } | null)?.thumbnails?.length ?? 0;
-      this.settle(jobId, { at: performance.now(), thumbnails: made });
+      this.settle(jobId, { at: performance.now(), thumbnails: made, value });
     });
     events.on('failed', ({ jobId, failedReason }) => {
       this.settle(jobId, { failed: failedReason });
@@ -119,25 +148,40 @@ export class Completions {
     this.wake?.();
   }
 
-  /** When the last of `ids` completed (performance.now()), and the thumbnails made. */
-  async all(ids: string[], worker: ChildProcess): Promise<{ end: number; thumbnails: number }> {
+  /** What a completed job returned (undefined until it completed). */
+  valueOf(id: string): unknown {
+    const outcome = this.outcomes.get(id);
+    return outcome && 'value' in outcome ? outcome.value : undefined;
+  }
+
+  /**
+   * When the last of `ids` completed (performance.now()), and the thumbnails made; throws when
+   * one failed or a worker exited.
+   */
+  async all(
+    ids: string[],
+    worker: ChildProcess | readonly ChildProcess[],
+  ): Promise<{ end: number; thumbnails: number }> {
+    const workers = worker instanceof ChildProcess ? [worker] : worker;
     const deadline = performance.now() + ROUND_TIMEOUT_MS;
     for (;;) {
       const outcomes = ids.map((id) => this.outcomes.get(id));
       for (const [i, outcome] of outcomes.entries()) {
         if (outcome && 'failed' in outcome) {
-          throw new Error(`make-thumbnail job ${ids[i]} failed: ${outcome.failed}`);
+          throw new Error(`job ${ids[i]} failed: ${outcome.failed}`);
         }
       }
-      const done = outcomes.filter((o): o is { at: number; thumbnails: number } => !!o);
+      const done = outcomes.filter(
+        (o): o is Extract<Outcome, { at: number }> => o !== undefined && 'at' in o,
+      );
       if (done.length === ids.length) {
         return {
           end: Math.max(...done.map((o) => o.at)),
           thumbnails: done.reduce((sum, o) => sum + o.thumbnails, 0),
         };
       }
-      if (worker.exitCode !== null || worker.signalCode !== null) {
-        throw new Error('the worker exited during the round');
+      if (workers.some((w) => w.exitCode !== null || w.signalCode !== null)) {
+        throw new Error('a worker exited during the round');
       }
       if (performance.now() > deadline) {
         throw new Error(`${ids.length - done.length} of ${ids.length} jobs not done in time`);
