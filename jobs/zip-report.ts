@@ -1,4 +1,4 @@
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import yauzl from 'yauzl';
 import yazl from 'yazl';
 import { z } from 'zod';
@@ -78,16 +78,20 @@ function chunkReader(storage: Storage, reportId: string) {
       // yazl asks entry by entry, in order: when the chunk changes, the last one is let go.
       if (loaded?.from !== from)
         loaded = { from, chunk: loadChunk(storage, chunkKey(reportId, from)) };
-      const { zip, entries } = await loaded.chunk;
+      const { zip, entries, bytes } = await loaded.chunk;
       const entry = entries.get(name);
       if (!entry) throw new Error(`card ${name} is missing from its chunk (rows from ${from})`);
-      return zip.openReadStreamPromise(entry);
+      if (entry.compressionMethod !== 0) return zip.openReadStreamPromise(entry);
+      // A stored entry's bytes are a slice of the chunk: no stream per card, no copy.
+      const { fileDataStart } = await zip.readLocalFileHeaderPromise(entry, { minimal: true });
+      return Readable.from([bytes.subarray(fileDataStart, fileDataStart + entry.compressedSize)]);
     },
   };
 }
 
 async function loadChunk(storage: Storage, key: string) {
-  const zip = await yauzl.fromBufferPromise(await readFile(storage, key), { lazyEntries: true });
+  const bytes = await readFile(storage, key);
+  const zip = await yauzl.fromBufferPromise(bytes, { lazyEntries: true });
   const entries = new Map<string, yauzl.Entry>();
   await new Promise<void>((resolve, reject) => {
     zip.on('entry', (entry: yauzl.Entry) => {
@@ -98,5 +102,5 @@ async function loadChunk(storage: Storage, key: string) {
     zip.once('error', reject);
     zip.readEntry();
   });
-  return { zip, entries };
+  return { zip, entries, bytes };
 }
