@@ -54,7 +54,7 @@ export function reportsRouter({ offloader, deps }: { offloader: Offloader; deps:
   const limits = { maxStudents: config.REPORT_MAX_STUDENTS };
   const router = Router();
   // Its own body limit: 5,000 students as JSON are far over the app's 16 kB.
-  router.use('/reports', express.json({ limit: '2mb' }));
+  const json = express.json({ limit: '2mb' });
 
   async function readRoster(req: Request) {
     if (req.is('multipart/form-data')) {
@@ -78,7 +78,7 @@ export function reportsRouter({ offloader, deps }: { offloader: Offloader; deps:
     return { email, title, students: sampleRoster(sample) };
   }
 
-  router.post('/reports', async (req, res) => {
+  router.post('/reports', json, async (req, res) => {
     let roster: { email: string; title: string; students: Student[] };
     try {
       roster = await readRoster(req);
