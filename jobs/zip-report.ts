@@ -81,10 +81,17 @@ function chunkReader(storage: Storage, reportId: string) {
       const { zip, entries, bytes } = await loaded.chunk;
       const entry = entries.get(name);
       if (!entry) throw new Error(`card ${name} is missing from its chunk (rows from ${from})`);
-      if (entry.compressionMethod !== 0) return zip.openReadStreamPromise(entry);
-      // A stored entry's bytes are a slice of the chunk: no stream per card, no copy.
-      const { fileDataStart } = await zip.readLocalFileHeaderPromise(entry, { minimal: true });
-      return Readable.from([bytes.subarray(fileDataStart, fileDataStart + entry.compressedSize)]);
+      if (
+        entry.compressionMethod !== 0 ||
+        bytes.readUInt32LE(entry.relativeOffsetOfLocalHeader) !== 0x04034b50
+      ) {
+        return zip.openReadStreamPromise(entry); // not stored, or not where it says: let yauzl read it
+      }
+      // A stored entry's bytes are a slice of the chunk: no stream per card, no copy. They
+      // start after its local header: 30 bytes, then the name and extra field it sizes.
+      const header = entry.relativeOffsetOfLocalHeader;
+      const start = header + 30 + bytes.readUInt16LE(header + 26) + bytes.readUInt16LE(header + 28);
+      return Readable.from([bytes.subarray(start, start + entry.compressedSize)]);
     },
   };
 }
