@@ -31,9 +31,10 @@ export const tooLarge = (maxBytes: number) =>
 
 /**
  * Streams the request's file to `save` and resolves with what `save` resolves (and the plain
- * fields), once the whole request is read. Fails at once (413, or `save`'s own error) without reading the rest; the
- * error middleware then closes the connection. Any other part, a second file, a path in the
- * file name or a malformed body is a 400. `save` must consume the stream or fail.
+ * fields), once the whole request is read. Fails at once (413, or `save`'s own error) without
+ * reading the rest; the error middleware then closes the connection. Any other part, a second
+ * file, a path in the file name or a malformed body is a 400. `save` must consume the stream
+ * or fail.
  */
 export async function receiveFile<T>(
   req: Request,
