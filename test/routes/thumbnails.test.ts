@@ -253,19 +253,23 @@ describe('POST /thumbnails stops reading a refused upload', () => {
     await t.close();
   });
 
-  /**
-   * Streams a multipart upload whose file is `head` followed by zeros, up to `offered` bytes,
-   * until the server answers. Zeros keep a JPEG's scan well formed, so only the size limit
-   * can stop it.
-   */
-  async function stream(head: Buffer, offered: number, headers: http.OutgoingHttpHeaders) {
-    const req = http.request({
+  /** A raw POST /thumbnails: the test decides what the body holds and when it stops. */
+  const upload = (headers: http.OutgoingHttpHeaders) =>
+    http.request({
       port,
       host: '127.0.0.1',
       method: 'POST',
       path: '/thumbnails',
       headers: { 'Content-Type': MULTIPART_TYPE, ...headers },
     });
+
+  /**
+   * Streams a multipart upload whose file is `head` followed by zeros, up to `offered` bytes,
+   * until the server answers. Zeros keep a JPEG's scan well formed, so only the size limit
+   * can stop it.
+   */
+  async function stream(head: Buffer, offered: number, headers: http.OutgoingHttpHeaders) {
+    const req = upload(headers);
     const answered = new Promise<{ status: number; body: string }>((resolve, reject) => {
       req.on('response', (res) => {
         let body = '';
@@ -319,13 +323,7 @@ describe('POST /thumbnails stops reading a refused upload', () => {
   });
 
   it('when Content-Length already says too much, then 413 comes before any of the body is read', async () => {
-    const req = http.request({
-      port,
-      host: '127.0.0.1',
-      method: 'POST',
-      path: '/thumbnails',
-      headers: { 'Content-Type': MULTIPART_TYPE, 'Content-Length': String(50 * MAX_BYTES) },
-    });
+    const req = upload({ 'Content-Length': String(50 * MAX_BYTES) });
     req.on('error', () => undefined); // the server closes while we never finish the body
     req.flushHeaders();
     const [res] = (await once(req, 'response')) as [http.IncomingMessage];
@@ -336,13 +334,7 @@ describe('POST /thumbnails stops reading a refused upload', () => {
   });
 
   it('when the client disconnects mid-upload, then nothing is left in storage', async () => {
-    const req = http.request({
-      port,
-      host: '127.0.0.1',
-      method: 'POST',
-      path: '/thumbnails',
-      headers: { 'Content-Type': MULTIPART_TYPE, 'Transfer-Encoding': 'chunked' },
-    });
+    const req = upload({ 'Transfer-Encoding': 'chunked' });
     req.on('error', () => undefined);
     const opening = multipart([{ name: 'image', filename: 'a.jpg', data: await jpegHead() }], {
       close: false,
