@@ -1,10 +1,9 @@
 import { Readable } from 'node:stream';
-import { buffer } from 'node:stream/consumers';
 import { z } from 'zod';
 import type { Deps } from '../src/deps.js';
 import { loadSharp } from '../src/images/sharp.js';
 import { defineJob, PermanentError, type JobContext } from '../src/offload/index.js';
-import { NotFoundError } from '../src/storage/index.js';
+import { readStored } from '../src/storage/index.js';
 
 /** Where POST /thumbnails stores an upload: a server-made name, never the client's. */
 export const uploadKey = (id: string) => `uploads/${id}`;
@@ -34,14 +33,7 @@ export default defineJob({
   async run({ key }, ctx: JobContext<Deps>) {
     const { storage, signer, config } = ctx.deps;
     const id = UPLOAD_KEY.exec(key)?.[1] ?? '';
-    const original = await buffer(
-      await storage.get(key).catch((error: unknown) => {
-        if (error instanceof NotFoundError) {
-          throw new PermanentError(`the upload ${key} is gone (expired and cleaned up?)`);
-        }
-        throw error;
-      }),
-    );
+    const original = await readStored(storage, key, `the upload ${key}`);
     const sharp = await loadSharp();
     // failOn 'truncated': a cut-off file fails; minor flaws real cameras write still decode.
     // A fresh pipeline per width shares the buffer; clone() would copy the original each time.

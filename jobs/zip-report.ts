@@ -4,8 +4,8 @@ import yazl from 'yazl';
 import { z } from 'zod';
 import type { Deps } from '../src/deps.js';
 import { defineJob, type JobContext } from '../src/offload/index.js';
-import { cardFileName, chunkKey, readFile, readRoster, zipKey } from '../src/reports/store.js';
-import type { Storage } from '../src/storage/index.js';
+import { cardFileName, chunkKey, readRoster, zipKey } from '../src/reports/store.js';
+import { readStored, type Storage } from '../src/storage/index.js';
 import sendEmail from './send-email.js';
 
 /**
@@ -97,7 +97,7 @@ function chunkReader(storage: Storage, reportId: string) {
 }
 
 async function loadChunk(storage: Storage, key: string) {
-  const bytes = await readFile(storage, key);
+  const bytes = await readStored(storage, key);
   const zip = await yauzl.fromBufferPromise(bytes, { lazyEntries: true });
   const entries = new Map<string, yauzl.Entry>();
   await new Promise<void>((resolve, reject) => {

@@ -56,7 +56,7 @@ export function reportsRouter({ offloader, deps }: { offloader: Offloader; deps:
   // Its own body limit: 5,000 students as JSON are far over the app's 16 kB.
   const json = express.json({ limit: '2mb' });
 
-  async function readRoster(req: Request) {
+  async function rosterFrom(req: Request) {
     if (req.is('multipart/form-data')) {
       const { saved: csv, fields } = await receiveFile(
         req,
@@ -81,7 +81,7 @@ export function reportsRouter({ offloader, deps }: { offloader: Offloader; deps:
   router.post('/reports', json, async (req, res) => {
     let roster: { email: string; title: string; students: Student[] };
     try {
-      roster = await readRoster(req);
+      roster = await rosterFrom(req);
     } catch (error) {
       if (error instanceof RosterError) {
         throw new HttpError(error.status, error.message, error.problems);

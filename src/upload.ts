@@ -26,7 +26,7 @@ const MAX_FIELD_BYTES = 1024;
 const FRAMING_BYTES = 64 * 1024;
 const MAX_FILENAME_BYTES = 255;
 
-export const tooLarge = (maxBytes: number) =>
+const tooLarge = (maxBytes: number) =>
   new HttpError(413, `the file is larger than the limit of ${maxBytes} bytes`);
 
 /**

@@ -19,7 +19,7 @@ export interface ImageInfo {
   bytes: number;
 }
 
-export const ACCEPTED = Object.values(FORMAT_NAMES).join(', ');
+const ACCEPTED = Object.values(FORMAT_NAMES).join(', ');
 
 export class ImageCheck extends Transform {
   private head: Buffer[] = [];

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Logger } from '../logger.js';
+import { InvalidJobInputError } from './errors.js';
 import type { Offloader } from './offloader.js';
 
 export interface RetryPolicy {
@@ -67,6 +68,13 @@ export const DEFAULT_RETRY: RetryPolicy = {
   delayMs: 1_000,
   jitter: 0.2,
 };
+
+/** The input as the job's schema parses it; an InvalidJobInputError names every problem. */
+export function parseInput(job: AnyJob, input: unknown): unknown {
+  const parsed = job.input.safeParse(input);
+  if (!parsed.success) throw new InvalidJobInputError(job.name, parsed.error);
+  return parsed.data;
+}
 
 const NAME = /^[a-z][a-z0-9-]*$/;
 

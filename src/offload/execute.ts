@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.js';
-import type { AnyJob, JobContext } from './define.js';
-import { InvalidJobInputError, JobTimeoutError } from './errors.js';
+import { parseInput, type AnyJob, type JobContext } from './define.js';
+import { JobTimeoutError } from './errors.js';
 
 export interface RunOptions<Deps> {
   jobId: string;
@@ -27,8 +27,7 @@ export async function runJob<Deps>(
   rawInput: unknown,
   options: RunOptions<Deps>,
 ): Promise<unknown> {
-  const parsed = job.input.safeParse(rawInput);
-  if (!parsed.success) throw new InvalidJobInputError(job.name, parsed.error);
+  const input = parseInput(job, rawInput);
 
   const controller = new AbortController();
   const timer = setTimeout(() => {
@@ -53,7 +52,7 @@ export async function runJob<Deps>(
     enqueue: options.enqueue ?? cannotEnqueue,
   };
   try {
-    return await Promise.race([job.run(parsed.data, ctx), aborted]);
+    return await Promise.race([job.run(input, ctx), aborted]);
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onOuterAbort);

@@ -1,10 +1,9 @@
 import type { Logger } from '../logger.js';
-import type { AnyJob } from './define.js';
-import { InvalidJobInputError } from './errors.js';
+import { parseInput, type AnyJob } from './define.js';
 import { runJob } from './execute.js';
 import { childId, jobIdFor } from './ids.js';
 import type { Offloader } from './offloader.js';
-import { parseProgress, type JobStatus } from './status.js';
+import { sumProgress, type JobStatus } from './status.js';
 
 /** How many finished jobs inline mode remembers for `status()`; the oldest are forgotten. */
 const REMEMBERED = 1_000;
@@ -80,13 +79,8 @@ export function createInlineOffloader(options: { deps: unknown; log: Logger }): 
     mode: 'inline',
     async enqueue(job, input, enqueueOptions = {}) {
       const { requestId, key, children = [] } = enqueueOptions;
-      const parsed = job.input.safeParse(input);
-      if (!parsed.success) throw new InvalidJobInputError(job.name, parsed.error);
-      const kids = children.map((c) => {
-        const kid = c.job.input.safeParse(c.input);
-        if (!kid.success) throw new InvalidJobInputError(c.job.name, kid.error);
-        return { job: c.job, input: kid.data };
-      });
+      const parsed = parseInput(job, input);
+      const kids = children.map((c) => ({ job: c.job, input: parseInput(c.job, c.input) }));
       const id = jobIdFor(job.name, key);
       const known = finished.get(id);
       if (known) return { id, name: job.name, state: known.state };
@@ -108,17 +102,8 @@ export function createInlineOffloader(options: { deps: unknown; log: Logger }): 
             id,
             `${failedChild.name} ${failedChild.id} failed: ${failedChild.error ?? ''}`,
           )
-        : await run(job, parsed.data, id, requestId);
-      const sum = childStatuses.reduce(
-        (acc, s) => {
-          const progress = parseProgress(s.progress);
-          return {
-            done: acc.done + (progress?.done ?? 0),
-            total: acc.total + (progress?.total ?? 0),
-          };
-        },
-        { done: 0, total: 0 },
-      );
+        : await run(job, parsed, id, requestId);
+      const sum = sumProgress(childStatuses.map((s) => s.progress));
       if (sum.total > 0)
         status.progress = { done: sum.done, total: enqueueOptions.progressTotal ?? sum.total };
       remember(status);

@@ -70,6 +70,8 @@ export interface Offloader {
 export interface JobData {
   input: unknown;
   requestId?: string;
+  /** A workflow parent's number of children: only such a job has children to look up. */
+  children?: number;
   /** A workflow parent's `progressTotal`. */
   progressTotal?: number;
 }

@@ -2,12 +2,12 @@ import { FlowProducer, Job, Queue, QueueEvents, type JobsOptions } from 'bullmq'
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { isConnectionError } from '../redis.js';
-import type { AnyJob } from './define.js';
-import { InvalidJobInputError, QueueUnavailableError } from './errors.js';
+import { parseInput, type AnyJob } from './define.js';
+import { QueueUnavailableError } from './errors.js';
 import { childId, jobIdFor, parentIdOf } from './ids.js';
 import type { JobData, JobEventListener, Offloader } from './offloader.js';
 import type { Registry } from './registry.js';
-import { FINAL_STATES, parseProgress, toState, toStatus, type Progress } from './status.js';
+import { FINAL_STATES, sumProgress, toState, toStatus, type Progress } from './status.js';
 
 /** Finished jobs are kept this long (or this many per queue), then Redis forgets them. */
 export const RETENTION = {
@@ -68,10 +68,9 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
   };
 
   function validated(job: AnyJob, input: unknown, requestId: string | undefined): JobData {
-    const parsed = job.input.safeParse(input);
-    if (!parsed.success) throw new InvalidJobInputError(job.name, parsed.error);
+    const parsed = parseInput(job, input);
     if (registry.get(job.name) !== job) throw new Error(`job ${job.name} is not in the registry`);
-    return { input: parsed.data, requestId };
+    return { input: parsed, requestId };
   }
 
   /**
@@ -124,17 +123,13 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
 
   /** A workflow parent's progress: its children's `{done, total}`, added up. */
   async function childrenProgress(job: Job<JobData>): Promise<Progress | undefined> {
+    if (!job.data.children) return undefined; // not a workflow: no dependencies to read
     const { processed = {}, unprocessed = [], failed = [] } = await job.getDependencies();
     const keys = [...Object.keys(processed), ...unprocessed, ...failed];
     if (keys.length === 0) return undefined;
     const pipeline = connection.pipeline();
     for (const key of keys) pipeline.hget(key, 'progress');
-    const sum = { done: 0, total: 0 };
-    for (const [, value] of (await pipeline.exec()) ?? []) {
-      const progress = parseProgress(value);
-      sum.done += progress?.done ?? 0;
-      sum.total += progress?.total ?? 0;
-    }
+    const sum = sumProgress(((await pipeline.exec()) ?? []).map(([, value]) => value));
     return sum.total > 0 || job.data.progressTotal ? sum : undefined;
   }
 
@@ -193,14 +188,15 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
 
     async enqueue(job, input, enqueueOptions = {}) {
       const { delayMs, priority, requestId, key, children = [], progressTotal } = enqueueOptions;
-      const data = {
-        ...validated(job, input, requestId),
-        ...(progressTotal ? { progressTotal } : {}),
-      };
       const kids = children.map((c) => ({
         job: c.job,
         data: validated(c.job, c.input, requestId),
       }));
+      const data: JobData = {
+        ...validated(job, input, requestId),
+        ...(kids.length ? { children: kids.length } : {}),
+        ...(progressTotal ? { progressTotal } : {}),
+      };
       const id = jobIdFor(job.name, key);
       const opts: JobsOptions = {
         ...jobOptions(job),
@@ -238,7 +234,9 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
       const job = await find(id);
       if (!job) return () => undefined;
       // A workflow's children may run on other queues: listen there too.
-      const { unprocessed = [] } = await whenConnected(() => job.getDependencies());
+      const { unprocessed = [] } = job.data.children
+        ? await whenConnected(() => job.getDependencies())
+        : {};
       const queueNames = new Set([job.queueName]);
       for (const key of unprocessed)
         queueNames.add(key.slice(prefix.length + 1, key.lastIndexOf(':')));

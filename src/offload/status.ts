@@ -40,6 +40,17 @@ export function parseProgress(value: unknown): Progress | undefined {
   return typeof done === 'number' && typeof total === 'number' ? { done, total } : undefined;
 }
 
+/** Adds up the `{done, total}` among `values` (anything else counts as nothing). */
+export function sumProgress(values: readonly unknown[]): Progress {
+  const sum = { done: 0, total: 0 };
+  for (const value of values) {
+    const progress = parseProgress(value);
+    sum.done += progress?.done ?? 0;
+    sum.total += progress?.total ?? 0;
+  }
+  return sum;
+}
+
 export function toState(bullState: string): JobState {
   switch (bullState) {
     case 'completed':

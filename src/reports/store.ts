@@ -1,12 +1,7 @@
 // Where a report's files live in storage, what its cards are called inside the zip, and
-// reading them back in jobs (a file gone missing is a permanent failure: retrying won't help).
-import { buffer } from 'node:stream/consumers';
-import { PermanentError } from '../offload/index.js';
-import { NotFoundError, type Storage } from '../storage/index.js';
+// reading the roster back in jobs.
+import { readStored, type Storage } from '../storage/index.js';
 import type { Student } from './roster.js';
-
-/** Every file of a report is under this prefix (clean-storage deletes old ones). */
-export const REPORTS_PREFIX = 'reports/';
 
 export const rosterKey = (reportId: string) => `reports/${reportId}/roster.json`;
 /** One chunk's cards, as a zip of stored (uncompressed) PDFs; `from` is its first row. */
@@ -27,16 +22,7 @@ export function cardFileName(student: Student): string {
   return `${student.id}${slug ? `-${slug}` : ''}.pdf`;
 }
 
-export async function readFile(storage: Storage, key: string): Promise<Buffer> {
-  try {
-    return await buffer(await storage.get(key));
-  } catch (error) {
-    if (error instanceof NotFoundError) throw new PermanentError(`${key} is gone (cleaned up?)`);
-    throw error;
-  }
-}
-
 /** The roster as the route stored it (validated then). */
 export async function readRoster(storage: Storage, reportId: string): Promise<Student[]> {
-  return JSON.parse((await readFile(storage, rosterKey(reportId))).toString('utf8')) as Student[];
+  return JSON.parse((await readStored(storage, rosterKey(reportId))).toString('utf8')) as Student[];
 }
