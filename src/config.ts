@@ -70,6 +70,11 @@ const schema = z.object({
   REPORT_CHUNK_SIZE: int(1, 10_000).default(200),
   REPORT_RENDER_THREADS: int(1, 64).default(1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Unset: the admin area (/admin/...) is off. Long, since Basic auth has no lockout.
+  ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
+  ADMIN_WRITES: z.stringbool().default(false),
+  REDIS_TLS_VERIFY: z.stringbool().default(true),
+  REDIS_PREFLIGHT_STRICT: z.stringbool().default(false),
 });
 
 type Parsed = z.infer<typeof schema>;
