@@ -12,7 +12,7 @@ import {
   type Offloader,
   type Runner,
 } from './offload/index.js';
-import { createProducerConnection, createWorkerConnection } from './redis.js';
+import { createProducerConnection, createWorkerConnection, type TlsOptions } from './redis.js';
 
 export const registry = createRegistry(jobs);
 
@@ -34,11 +34,11 @@ export function connectOffloader(
   deps: Deps,
 ): { offloader: Offloader; connection?: Redis } {
   if (config.OFFLOAD_MODE === 'inline') return { offloader: createInlineOffloader({ deps, log }) };
-  const connection = createProducerConnection(config.REDIS_URL, log);
+  const connection = createProducerConnection(config.REDIS_URL, log, tlsOf(config));
   const offloader = createQueueOffloader({
     registry,
     connection,
-    eventsConnection: () => createWorkerConnection(config.REDIS_URL, log),
+    eventsConnection: () => createWorkerConnection(config.REDIS_URL, log, tlsOf(config)),
     prefix: config.QUEUE_PREFIX,
     log,
     mode: config.OFFLOAD_MODE,
@@ -52,7 +52,7 @@ export function startWorkers(
   log: Logger,
   deps: Deps,
 ): { runner: Runner; connection: Redis } {
-  const connection = createWorkerConnection(config.REDIS_URL, log);
+  const connection = createWorkerConnection(config.REDIS_URL, log, tlsOf(config));
   const runner = startRunner({
     registry,
     queues: config.WORKER_QUEUES,
@@ -66,6 +66,8 @@ export function startWorkers(
   });
   return { runner, connection };
 }
+
+export const tlsOf = (config: Config): TlsOptions => ({ verify: config.REDIS_TLS_VERIFY });
 
 /** QUIT politely; a connection that cannot (Redis is gone) is dropped. */
 export async function quit(connection: Redis | undefined): Promise<void> {

@@ -8,8 +8,8 @@ export const PRODUCER_COMMAND_TIMEOUT_MS = 1_000;
  * A producer connection (web requests): it fails fast instead of queueing commands while Redis
  * is away, so a request answers 503 at once rather than hanging; it still reconnects by itself.
  */
-export function createProducerConnection(url: string, log: Logger): Redis {
-  return connect(url, log, 'producer', {
+export function createProducerConnection(url: string, log: Logger, tls?: TlsOptions): Redis {
+  return connect(url, log, tls, 'producer', {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: PRODUCER_COMMAND_TIMEOUT_MS,
@@ -18,8 +18,16 @@ export function createProducerConnection(url: string, log: Logger): Redis {
 }
 
 /** A worker connection: waits through outages and reconnects forever, as BullMQ requires. */
-export function createWorkerConnection(url: string, log: Logger): Redis {
-  return connect(url, log, 'worker', { maxRetriesPerRequest: null });
+export function createWorkerConnection(url: string, log: Logger, tls?: TlsOptions): Redis {
+  return connect(url, log, tls, 'worker', { maxRetriesPerRequest: null });
+}
+
+export interface TlsOptions {
+  /**
+   * false (REDIS_TLS_VERIFY): a rediss:// server's certificate is not checked, for providers
+   * whose certificates are self-signed (Heroku Key-Value Store). Encrypted, not authenticated.
+   */
+  verify: boolean;
 }
 
 /**
@@ -35,9 +43,19 @@ export function isConnectionError(error: unknown): boolean {
   );
 }
 
-function connect(url: string, log: Logger, role: string, options: RedisOptions): Redis {
+function connect(
+  url: string,
+  log: Logger,
+  tls: TlsOptions | undefined,
+  role: string,
+  options: RedisOptions,
+): Redis {
   const redis = new Redis(url, {
     ...options,
+    // Only for rediss://: a `tls` option would turn TLS on for a redis:// URL too.
+    ...(url.startsWith('rediss:') && tls?.verify === false
+      ? { tls: { rejectUnauthorized: false } }
+      : {}),
     connectionName: `offload:${role}`,
     // Back off up to 2 s between reconnects, never give up: outages end.
     retryStrategy: (times) => Math.min(times * 100, 2_000),
