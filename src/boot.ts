@@ -8,6 +8,7 @@ import {
   createInlineOffloader,
   createQueueOffloader,
   createRegistry,
+  retention,
   startRunner,
   type Offloader,
   type Runner,
@@ -42,6 +43,7 @@ export function connectOffloader(
     prefix: config.QUEUE_PREFIX,
     log,
     mode: config.OFFLOAD_MODE,
+    retention: retention(config.RESULT_TTL, config.FAILED_TTL),
   });
   return { offloader, connection };
 }
@@ -58,7 +60,9 @@ export function startWorkers(
     queues: config.WORKER_QUEUES,
     connection,
     prefix: config.QUEUE_PREFIX,
-    concurrency: config.WORKER_CONCURRENCY,
+    concurrency: { default: config.WORKER_CONCURRENCY, queues: config.QUEUE_CONCURRENCY },
+    rateLimits: config.QUEUE_RATE_LIMIT,
+    retention: retention(config.RESULT_TTL, config.FAILED_TTL),
     lockMs: config.WORKER_LOCK_MS,
     stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
     deps,

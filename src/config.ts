@@ -16,6 +16,41 @@ const url = (protocols: readonly string[]) =>
  */
 export const DEV_SIGNING_SECRET = 'insecure-development-signing-secret-do-not-deploy';
 
+/** `name=value,name=value` (e.g. `media=2,reports=1`): per-queue settings, values parsed by `value`. */
+const perQueue = <T>(value: z.ZodType<T>, example: string) =>
+  z
+    .string()
+    .default('')
+    .transform((text, ctx) => {
+      const settings: Record<string, T> = {};
+      for (const pair of text.split(',').filter((part) => part.trim() !== '')) {
+        const [name = '', raw = ''] = pair.split('=').map((part) => part.trim());
+        const parsed = value.safeParse(raw);
+        if (!/^[a-z][a-z0-9-]*$/.test(name) || !parsed.success) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `"${pair.trim()}" is not queue=value (e.g. ${example})`,
+          });
+          return z.NEVER;
+        }
+        settings[name] = parsed.data;
+      }
+      return Object.freeze(settings);
+    });
+
+/** A rate: `10/s`, `600/min`, `5/2s`, `100/250ms` → at most `max` jobs per `durationMs`. */
+const rate = z.string().transform((text, ctx) => {
+  const match = /^(\d+)\/(\d*)(ms|s|min|h)$/.exec(text);
+  const units = { ms: 1, s: 1_000, min: 60_000, h: 3_600_000 } as const;
+  const max = Number(match?.[1]);
+  const durationMs = Number(match?.[2] || 1) * units[(match?.[3] ?? 's') as keyof typeof units];
+  if (!match || max < 1 || durationMs < 1) {
+    ctx.addIssue({ code: 'custom', message: 'a rate is N/unit, e.g. 10/s, 600/min, 5/2s' });
+    return z.NEVER;
+  }
+  return Object.freeze({ max, durationMs });
+});
+
 const schema = z.object({
   PORT: int(0, 65_535).default(3000),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
@@ -39,6 +74,10 @@ const schema = z.object({
     )
     .refine((queues) => queues.length > 0, 'name at least one queue, or * for all'),
   WORKER_CONCURRENCY: int(1, 1_000).default(5),
+  QUEUE_CONCURRENCY: perQueue(int(1, 1_000), 'media=2,reports=1'),
+  QUEUE_RATE_LIMIT: perQueue(rate, 'mail=10/s'),
+  RESULT_TTL: int(1, 365 * 24 * 3600).default(24 * 3600),
+  FAILED_TTL: int(1, 365 * 24 * 3600).default(7 * 24 * 3600),
   WORKER_LOCK_MS: int(1_000, 600_000).default(30_000),
   WORKER_STALLED_INTERVAL_MS: int(500, 600_000).default(30_000),
   SHUTDOWN_TIMEOUT_MS: int(0, 29_000).default(25_000),

@@ -31,3 +31,32 @@ export class JobTimeoutError extends Error {
     super(`timed out after ${timeoutMs} ms`);
   }
 }
+
+/**
+ * Throw from a job to run it again after `delayMs` without spending an attempt: the call was
+ * turned away, not failed (an HTTP 429 or 503 with Retry-After). With `scope: 'queue'` the
+ * whole queue waits, in every worker (the provider's limit is for the whole account).
+ */
+export class RetryLaterError extends Error {
+  override name = 'RetryLaterError';
+  constructor(
+    readonly delayMs: number,
+    message = `asked to retry in ${delayMs} ms`,
+    readonly scope: 'job' | 'queue' = 'job',
+  ) {
+    super(message);
+  }
+}
+
+/** The job was cancelled (`DELETE /jobs/:id`): what its signal carries while it stops. */
+export class JobCancelledError extends Error {
+  override name = 'JobCancelledError';
+  constructor() {
+    super('cancelled');
+  }
+}
+
+/** Options that cannot both hold (an ETA after the expiry, ...); nothing was enqueued. */
+export class InvalidEnqueueOptionsError extends PermanentError {
+  override name = 'InvalidEnqueueOptionsError';
+}

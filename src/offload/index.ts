@@ -1,18 +1,22 @@
 // The offloader core. It knows nothing of routes, jobs or workers: the job list is handed to it.
-export { defineJob, DEFAULT_RETRY } from './define.js';
+export { backoffDelay, defineJob, DEFAULT_RETRY } from './define.js';
 export type { AnyJob, JobContext, JobDefinition, RetryPolicy } from './define.js';
 export {
+  InvalidEnqueueOptionsError,
   InvalidJobInputError,
+  JobCancelledError,
   JobTimeoutError,
   PermanentError,
   QueueUnavailableError,
+  RetryLaterError,
 } from './errors.js';
 export { runJob } from './execute.js';
 export { createInlineOffloader } from './inline.js';
 export { child } from './offloader.js';
 export type { Accepted, ChildJob, EnqueueOptions, JobData, Offloader } from './offloader.js';
 export { JOB_ID } from './ids.js';
-export { createQueueOffloader, jobOptions, RETENTION } from './queue.js';
+export { createQueueOffloader, jobOptions, RETENTION, retention } from './queue.js';
+export type { Retention } from './queue.js';
 export { createRegistry } from './registry.js';
 export type { Registry } from './registry.js';
 export { startRunner } from './runner.js';

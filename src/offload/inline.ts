@@ -4,6 +4,7 @@ import { runJob } from './execute.js';
 import { childId, jobIdFor } from './ids.js';
 import type { Offloader } from './offloader.js';
 import { sumProgress, type JobStatus } from './status.js';
+import { timing } from './timing.js';
 
 /** How many finished jobs inline mode remembers for `status()`; the oldest are forgotten. */
 const REMEMBERED = 1_000;
@@ -42,6 +43,7 @@ export function createInlineOffloader(options: { deps: unknown; log: Logger }): 
     input: unknown,
     id: string,
     requestId?: string,
+    results: unknown[] = [],
   ): Promise<JobStatus> {
     const status: JobStatus = {
       id,
@@ -60,6 +62,7 @@ export function createInlineOffloader(options: { deps: unknown; log: Logger }): 
         log,
         deps: options.deps,
         enqueue,
+        results: () => Promise.resolve(results),
         progress: (value) => {
           status.progress = value;
           return Promise.resolve();
@@ -79,6 +82,7 @@ export function createInlineOffloader(options: { deps: unknown; log: Logger }): 
     mode: 'inline',
     async enqueue(job, input, enqueueOptions = {}) {
       const { requestId, key, children = [] } = enqueueOptions;
+      timing(enqueueOptions); // refuses what queue mode refuses; then runs now, whatever the delay
       const parsed = parseInput(job, input);
       const kids = children.map((c) => ({ job: c.job, input: parseInput(c.job, c.input) }));
       const id = jobIdFor(job.name, key);
@@ -102,7 +106,13 @@ export function createInlineOffloader(options: { deps: unknown; log: Logger }): 
             id,
             `${failedChild.name} ${failedChild.id} failed: ${failedChild.error ?? ''}`,
           )
-        : await run(job, parsed, id, requestId);
+        : await run(
+            job,
+            parsed,
+            id,
+            requestId,
+            childStatuses.map((s) => s.result),
+          );
       const sum = sumProgress(childStatuses.map((s) => s.progress));
       if (sum.total > 0)
         status.progress = { done: sum.done, total: enqueueOptions.progressTotal ?? sum.total };
@@ -111,6 +121,8 @@ export function createInlineOffloader(options: { deps: unknown; log: Logger }): 
     },
 
     status: (id) => Promise.resolve(finished.get(id) ?? null),
+    // Every inline job is final before its id is known: there is never anything to cancel.
+    cancel: (id) => Promise.resolve(finished.get(id) ?? null),
     // Inline jobs are final before anyone can watch them: nothing will ever change.
     watch: () => Promise.resolve(() => undefined),
     ping: () => Promise.resolve(),

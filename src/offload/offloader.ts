@@ -5,8 +5,16 @@ import type { JobState, JobStatus } from './status.js';
 export interface EnqueueOptions {
   /** Countdown: run no sooner than this many ms from now. */
   delayMs?: number;
+  /** ETA: run no sooner than this moment (a Date or epoch ms); instead of `delayMs`. */
+  at?: Date | number;
+  /** Expiry: a job not started by then never runs, and ends `expired`. */
+  expiresAt?: Date | number;
+  /** Expiry, relative to now; instead of `expiresAt`. */
+  expiresInMs?: number;
   /** 1 (highest) .. 2_097_152; jobs without a priority go first. */
   priority?: number;
+  /** Last in, first out: this job goes to the front of its queue (e.g. the freshest request). */
+  lifo?: boolean;
   /** The HTTP request that asked for the job, so one grep follows it into the worker. */
   requestId?: string;
   /**
@@ -57,8 +65,15 @@ export interface Offloader {
     input: z.input<Schema>,
     options?: EnqueueOptions,
   ): Promise<Accepted>;
-  /** null for an unknown (or expired) id. */
+  /** null for an unknown id (or one whose retention passed). */
   status(id: string): Promise<JobStatus | null>;
+  /**
+   * Cancels a job that has not finished: a waiting or delayed one never runs, an active one's
+   * signal fires in whichever process runs it; a workflow's unfinished steps go with it.
+   * Answers the status after (`cancelled`, or the final state it had already reached), or
+   * null for an unknown id.
+   */
+  cancel(id: string): Promise<JobStatus | null>;
   /** Calls `listener` with the fresh status whenever the job changes; returns unsubscribe. */
   watch(id: string, listener: JobEventListener): Promise<() => void>;
   /** Resolves when the queue backend answers; rejects with the reason otherwise. */
@@ -74,4 +89,10 @@ export interface JobData {
   children?: number;
   /** A workflow parent's `progressTotal`. */
   progressTotal?: number;
+  /** Epoch ms after which the job must not start. */
+  expiresAt?: number;
+  /** Set when the job was cancelled, or dropped at pickup as expired: see status.ts. */
+  outcome?: 'cancelled' | 'expired';
+  /** When that happened (epoch ms). */
+  outcomeAt?: number;
 }

@@ -4,18 +4,42 @@ import type { Logger } from '../logger.js';
 import { isConnectionError } from '../redis.js';
 import { parseInput, type AnyJob } from './define.js';
 import { QueueUnavailableError } from './errors.js';
+import { cancelChannel } from './cancel.js';
 import { childId, jobIdFor, parentIdOf } from './ids.js';
 import type { JobData, JobEventListener, Offloader } from './offloader.js';
 import type { Registry } from './registry.js';
 import { FINAL_STATES, sumProgress, toState, toStatus, type Progress } from './status.js';
+import { timing } from './timing.js';
 
-/** Finished jobs are kept this long (or this many per queue), then Redis forgets them. */
-export const RETENTION = {
-  completed: { age: 24 * 3600, count: 10_000 },
-  failed: { age: 7 * 24 * 3600, count: 50_000 },
-} as const;
+/** How long finished jobs stay readable: seconds (and at most so many per queue). */
+export interface Retention {
+  completed: { age: number; count: number };
+  failed: { age: number; count: number };
+}
 
-const QUEUE_EVENTS = ['active', 'progress', 'completed', 'failed', 'delayed', 'waiting'] as const;
+/** RESULT_TTL and FAILED_TTL's defaults. */
+export const RETENTION: Retention = retention(24 * 3600, 7 * 24 * 3600);
+
+/** Completed jobs kept `resultTtl` s (at most 10,000 a queue); failed ones `failedTtl` s. */
+export function retention(resultTtl: number, failedTtl: number): Retention {
+  return {
+    completed: { age: resultTtl, count: 10_000 },
+    failed: { age: failedTtl, count: 50_000 },
+  };
+}
+
+/** Backoff type of every job: the runner computes it from the job's RetryPolicy (a cap). */
+export const BACKOFF_TYPE = 'offload';
+
+const QUEUE_EVENTS = [
+  'active',
+  'progress',
+  'completed',
+  'failed',
+  'delayed',
+  'waiting',
+  'removed',
+] as const;
 
 export interface QueueOffloaderOptions {
   registry: Registry;
@@ -26,22 +50,24 @@ export interface QueueOffloaderOptions {
   prefix: string;
   log: Logger;
   mode?: 'queue' | 'embedded';
+  /** RESULT_TTL / FAILED_TTL; RETENTION unless given. */
+  retention?: Retention;
 }
 
 /** BullMQ options for a job's runs, from its definition (the id is added per enqueue). */
-export function jobOptions(job: AnyJob): JobsOptions {
-  const { attempts, backoff, delayMs, jitter } = job.retry;
+export function jobOptions(job: AnyJob, kept: Retention = RETENTION): JobsOptions {
   return {
-    attempts,
-    backoff: { type: backoff, delay: delayMs, ...(jitter ? { jitter } : {}) },
-    removeOnComplete: RETENTION.completed,
-    removeOnFail: RETENTION.failed,
+    attempts: job.retry.attempts,
+    // The delay itself comes from the runner's backoff strategy (capped, jittered): see define.ts.
+    backoff: { type: BACKOFF_TYPE, delay: job.retry.delayMs },
+    removeOnComplete: kept.completed,
+    removeOnFail: kept.failed,
   };
 }
 
 /** The offloader that puts jobs on BullMQ queues in Redis, for worker processes to run. */
 export function createQueueOffloader(options: QueueOffloaderOptions): Offloader {
-  const { registry, connection, prefix, log } = options;
+  const { registry, connection, prefix, log, retention: kept = RETENTION } = options;
   const queues = new Map(
     registry.queues.map((name) => {
       const queue = new Queue<JobData>(name, { connection, prefix });
@@ -90,7 +116,7 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
   const find = (id: string) =>
     whenConnected(async () => {
       const found = await Promise.all([...queues.values()].map((queue) => queue.getJob(id)));
-      return found.find((job) => job !== undefined);
+      return found.find((job) => job !== undefined) as Job<JobData> | undefined;
     });
 
   async function status(id: string) {
@@ -187,7 +213,8 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
     mode: options.mode ?? 'queue',
 
     async enqueue(job, input, enqueueOptions = {}) {
-      const { delayMs, priority, requestId, key, children = [], progressTotal } = enqueueOptions;
+      const { priority, lifo, requestId, key, children = [], progressTotal } = enqueueOptions;
+      const { delayMs, expiresAt } = timing(enqueueOptions);
       const kids = children.map((c) => ({
         job: c.job,
         data: validated(c.job, c.input, requestId),
@@ -196,13 +223,15 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
         ...validated(job, input, requestId),
         ...(kids.length ? { children: kids.length } : {}),
         ...(progressTotal ? { progressTotal } : {}),
+        ...(expiresAt ? { expiresAt } : {}),
       };
       const id = jobIdFor(job.name, key);
       const opts: JobsOptions = {
-        ...jobOptions(job),
+        ...jobOptions(job, kept),
         jobId: id,
         ...(delayMs ? { delay: delayMs } : {}),
         ...(priority ? { priority } : {}),
+        ...(lifo ? { lifo } : {}),
       };
       const added = await whenConnected(async () => {
         if (kids.length === 0) return queueOf(job).add(job.name, data, opts);
@@ -216,7 +245,11 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
             queueName: kid.job.queue,
             data: kid.data,
             // A child that fails for good fails the parent, which then never runs.
-            opts: { ...jobOptions(kid.job), jobId: childId(id, index), failParentOnFailure: true },
+            opts: {
+              ...jobOptions(kid.job, kept),
+              jobId: childId(id, index),
+              failParentOnFailure: true,
+            },
           })),
         });
         return flow.job;
@@ -229,6 +262,30 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
     },
 
     status,
+
+    async cancel(id) {
+      const job = await find(id);
+      if (!job) return null;
+      const current = toStatus(job, await whenConnected(() => job.getState()));
+      if (FINAL_STATES.has(current.state)) return current;
+      const now = Date.now();
+      // The mark is what counts: status reads it at once, and a worker drops a marked job
+      // at pickup without running it.
+      await whenConnected(() =>
+        job.updateData({ ...job.data, outcome: 'cancelled', outcomeAt: now }),
+      );
+      // Whichever worker process holds it stops it (see cancel.ts).
+      await whenConnected(() => connection.publish(cancelChannel(prefix), id));
+      notify(id);
+      // A delayed job is dropped now rather than at its ETA (it may have moved on: fine).
+      if (current.state === 'delayed') await job.promote().catch(() => undefined);
+      // A workflow's unfinished steps go with it.
+      if (job.data.children) {
+        const { unprocessed = [] } = await whenConnected(() => job.getDependencies());
+        for (const key of unprocessed) await this.cancel(key.slice(key.lastIndexOf(':') + 1));
+      }
+      return status(id);
+    },
 
     async watch(id, listener) {
       const job = await find(id);

@@ -1,11 +1,21 @@
-import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import {
+  DelayedError,
+  Queue,
+  UnrecoverableError,
+  WaitingError,
+  Worker,
+  type Job,
+  type MinimalJob,
+} from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { isConnectionError } from '../redis.js';
-import { PermanentError } from './errors.js';
+import { listenForCancels } from './cancel.js';
+import { backoffDelay, DEFAULT_RETRY } from './define.js';
+import { JobCancelledError, PermanentError, RetryLaterError } from './errors.js';
 import { runJob } from './execute.js';
 import type { JobData } from './offloader.js';
-import { createQueueOffloader } from './queue.js';
+import { createQueueOffloader, RETENTION, type Retention } from './queue.js';
 import type { Registry } from './registry.js';
 import { reconcileSchedules } from './schedules.js';
 
@@ -16,8 +26,12 @@ export interface RunnerOptions<Deps> {
   /** A worker connection (waits and reconnects, see src/redis.ts); BullMQ duplicates it. */
   connection: Redis;
   prefix: string;
-  /** Jobs run at once, per queue. */
-  concurrency: number;
+  /** Jobs run at once, per queue: `default`, or the queue's own number. */
+  concurrency: { default: number; queues?: Readonly<Record<string, number>> };
+  /** Queue-wide rate limits (every worker of the queue shares them, through Redis). */
+  rateLimits?: Readonly<Record<string, { max: number; durationMs: number }>>;
+  /** How long finished jobs are kept (follow-ups enqueued by jobs use it too). */
+  retention?: Retention;
   /** A job whose lock is not renewed for this long is taken to have died with its worker. */
   lockMs: number;
   stalledIntervalMs: number;
@@ -38,6 +52,13 @@ export interface Runner {
 
 /** Why a job's signal fired when the worker is stopping. */
 const SHUTDOWN = 'worker shutting down';
+/** What BullMQ's cancelJob carries for a cancel (its reasons are strings). */
+const CANCELLED = 'cancelled';
+/**
+ * Retry-laters spend no attempt, so a job that is turned away forever would never end: after
+ * this many pickups beyond its attempts, a retry-later counts as a failed attempt.
+ */
+const MAX_DEFERRALS = 25;
 
 /** Starts one BullMQ worker per queue; each runs the registry's jobs of that queue. */
 export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
@@ -48,6 +69,15 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
     throw new Error(
       `WORKER_QUEUES names queues no job uses: ${unknown.join(', ')} (known: ${registry.queues.join(', ')})`,
     );
+  }
+  for (const [setting, named] of Object.entries({
+    QUEUE_CONCURRENCY: options.concurrency.queues ?? {},
+    QUEUE_RATE_LIMIT: options.rateLimits ?? {},
+  })) {
+    const strangers = Object.keys(named).filter((name) => !registry.queues.includes(name));
+    if (strangers.length > 0) {
+      throw new Error(`${setting} names queues no job uses: ${strangers.join(', ')}`);
+    }
   }
 
   // Jobs enqueue follow-ups through the worker's connection. Like any enqueue it fails at once
@@ -60,8 +90,31 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
     },
     prefix: options.prefix,
     log,
+    retention: options.retention ?? RETENTION,
   });
   const enqueue = followUps.enqueue.bind(followUps);
+  const workers = new Map<string, Worker<JobData>>();
+  // For RetryLaterError's queue scope: made on first use, most queues never need one.
+  const limiters = new Map<string, Queue>();
+  const limiterOf = (name: string) => {
+    let queue = limiters.get(name);
+    if (!queue) {
+      queue = new Queue(name, { connection: options.connection, prefix: options.prefix });
+      queue.on('error', (error) => {
+        if (!isConnectionError(error)) log.warn({ err: error, queue: name }, 'queue error');
+      });
+      limiters.set(name, queue);
+    }
+    return queue;
+  };
+
+  /** Ends a job without running it (again): it reads `outcome` from now on. */
+  async function drop(job: Job<JobData>, outcome: 'cancelled' | 'expired', at: number) {
+    if (job.data.outcome !== outcome) await job.updateData({ ...job.data, outcome, outcomeAt: at });
+    throw new UnrecoverableError(
+      outcome === 'expired' ? `expired: not started by ${new Date(at).toISOString()}` : CANCELLED,
+    );
+  }
 
   async function process(job: Job<JobData>, token?: string, signal?: AbortSignal) {
     const definition = registry.get(job.name);
@@ -73,6 +126,15 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
       attempt: job.attemptsStarted,
     });
     const started = Date.now();
+    const { expiresAt, outcome } = job.data;
+    if (outcome === 'cancelled' || cancels.recent(String(job.id))) {
+      jobLog.info('job cancelled before it started: dropped');
+      await drop(job, 'cancelled', job.data.outcomeAt ?? started);
+    }
+    if (expiresAt !== undefined && started > expiresAt) {
+      jobLog.warn({ expiresAt: new Date(expiresAt).toISOString() }, 'job expired: dropped');
+      await drop(job, 'expired', expiresAt);
+    }
     jobLog.info({ waitedMs: started - job.timestamp }, 'job started');
     try {
       const result = await runJob(definition, job.data.input, {
@@ -80,8 +142,10 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
         attempt: job.attemptsStarted,
         log: jobLog,
         deps: options.deps,
-        signal,
+        // BullMQ's cancel reasons are strings: the handler sees a JobCancelledError.
+        signal: signal && cancelSignal(signal),
         enqueue,
+        results: async () => Object.values(await job.getChildrenValues()),
         progress: (value) => job.updateProgress(value),
       });
       jobLog.info({ durationMs: Date.now() - started }, 'job completed');
@@ -93,6 +157,24 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
         jobLog.warn('job interrupted by shutdown, put back in its queue');
         throw new WaitingError();
       }
+      if (error instanceof JobCancelledError) {
+        jobLog.info({ durationMs: Date.now() - started }, 'job cancelled while running');
+        await drop(job, 'cancelled', job.data.outcomeAt ?? Date.now());
+      }
+      const deferrals = job.attemptsStarted - job.attemptsMade - 1;
+      if (error instanceof RetryLaterError && deferrals < MAX_DEFERRALS) {
+        jobLog.info(
+          { delayMs: error.delayMs, scope: error.scope },
+          `retry later: ${error.message}`,
+        );
+        if (error.scope === 'queue') {
+          // The whole queue waits, in every worker; this job goes back to the front.
+          await limiterOf(job.queueName).rateLimit(error.delayMs);
+          throw Worker.RateLimitError();
+        }
+        await job.moveToDelayed(Date.now() + error.delayMs, token);
+        throw new DelayedError();
+      }
       const permanent = error instanceof PermanentError;
       jobLog.warn({ err: error, durationMs: Date.now() - started, permanent }, 'job failed');
       if (permanent) throw new UnrecoverableError(error.message);
@@ -100,20 +182,51 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
     }
   }
 
-  const workers = queues.map((name) => {
+  for (const name of queues) {
+    const limiter = options.rateLimits?.[name];
     const worker = new Worker<JobData>(name, process, {
       connection: options.connection,
       prefix: options.prefix,
-      concurrency: options.concurrency,
+      concurrency: options.concurrency.queues?.[name] ?? options.concurrency.default,
       lockDuration: options.lockMs,
       stalledInterval: options.stalledIntervalMs,
+      ...(limiter ? { limiter: { max: limiter.max, duration: limiter.durationMs } } : {}),
+      settings: {
+        backoffStrategy: (attemptsMade: number, _type?: string, _error?: Error, job?: MinimalJob) =>
+          backoffDelay((job && registry.get(job.name)?.retry) ?? DEFAULT_RETRY, attemptsMade),
+      },
     });
     worker.on('error', (error) => {
       if (!isConnectionError(error)) log.warn({ err: error, queue: name }, 'worker error');
     });
-    return worker;
+    // Once per job that is out of attempts (BullMQ's event fires for every failed attempt):
+    // the dead-letter line an alert can follow (list and replay them: see dead-letters.ts).
+    worker.on('failed', (job, error) => {
+      if (job?.finishedOn && !job.data.outcome) {
+        log.error(
+          {
+            jobId: job.id,
+            job: job.name,
+            reqId: job.data.requestId,
+            attempts: job.attemptsMade,
+            err: error,
+          },
+          'job failed for good: dead-lettered',
+        );
+      }
+    });
+    workers.set(name, worker);
+  }
+  log.info(
+    { queues, concurrency: options.concurrency, rateLimits: options.rateLimits },
+    'consuming queues',
+  );
+  const cancels = listenForCancels({
+    connection: options.connection,
+    prefix: options.prefix,
+    abort: (id) => [...workers.values()].some((worker) => worker.cancelJob(id, CANCELLED)),
+    log,
   });
-  log.info({ queues, concurrency: options.concurrency }, 'consuming queues');
 
   // The worker connection waits for Redis, so this completes once Redis is there.
   const schedules = reconcileSchedules({ ...options, queues }).catch((error: unknown) => {
@@ -124,10 +237,13 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
     queues,
     schedules,
     async close(deadline) {
-      const closing = Promise.all([...workers.map((worker) => worker.close()), schedules]);
+      const closing = Promise.all([
+        ...[...workers.values()].map((worker) => worker.close()),
+        schedules,
+      ]);
       const timer = setTimeout(
         () => {
-          for (const worker of workers) worker.cancelAllJobs(SHUTDOWN);
+          for (const worker of workers.values()) worker.cancelAllJobs(SHUTDOWN);
         },
         Math.max(0, deadline - Date.now()),
       );
@@ -136,7 +252,22 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
       } finally {
         clearTimeout(timer);
       }
-      await followUps.close();
+      await Promise.all([
+        followUps.close(),
+        cancels.close(),
+        ...[...limiters.values()].map((queue) => queue.close()),
+      ]);
     },
   };
+}
+
+/** A signal that aborts with a JobCancelledError where BullMQ's says "cancelled". */
+function cancelSignal(signal: AbortSignal): AbortSignal {
+  const controller = new AbortController();
+  const forward = () => {
+    controller.abort(signal.reason === CANCELLED ? new JobCancelledError() : signal.reason);
+  };
+  if (signal.aborted) forward();
+  else signal.addEventListener('abort', forward, { once: true });
+  return controller.signal;
 }

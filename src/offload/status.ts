@@ -1,9 +1,20 @@
 import type { Job } from 'bullmq';
+import type { JobData } from './offloader.js';
 
-/** The states a caller can see. BullMQ's `prioritized` and `waiting-children` read as waiting. */
-export type JobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed';
+/**
+ * The states a caller can see. BullMQ's `prioritized` and `waiting-children` read as waiting;
+ * `expired` and `cancelled` are ours (BullMQ has neither): see `toStatus`.
+ */
+export type JobState =
+  'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'expired' | 'cancelled';
 
-export const FINAL_STATES: ReadonlySet<JobState> = new Set(['completed', 'failed']);
+/** States a job never leaves (unless an admin replays it). */
+export const FINAL_STATES: ReadonlySet<JobState> = new Set([
+  'completed',
+  'failed',
+  'expired',
+  'cancelled',
+]);
 
 /** What `GET /jobs/:id` shows. Never the job's input: it may hold personal data. */
 export interface JobStatus {
@@ -65,8 +76,21 @@ export function toState(bullState: string): JobState {
 
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undefined);
 
-export function toStatus(job: Job, bullState: string): JobStatus {
-  const state = toState(bullState);
+/**
+ * A BullMQ job as a caller sees it. A job marked cancelled (or dropped at pickup as expired)
+ * reads so at once, though a worker may not have taken it out of its queue yet; one still
+ * waiting past its expiry reads as expired, since it can never run. A job that completed
+ * anyway (its cancel came too late) reads as completed.
+ */
+export function toStatus(job: Job<JobData>, bullState: string, now = Date.now()): JobStatus {
+  let state = toState(bullState);
+  const { outcome, outcomeAt, expiresAt } = job.data;
+  const unstarted = state === 'waiting' || state === 'delayed';
+  if (outcome && state !== 'completed') state = outcome;
+  else if (unstarted && expiresAt !== undefined && now > expiresAt) state = 'expired';
+  const finishedOn = job.finishedOn ?? (state === outcome ? outcomeAt : undefined);
+  // Marked before its last pickup: that pickup only dropped it, the handler never ran.
+  const dropped = outcome && outcomeAt !== undefined && outcomeAt <= (job.processedOn ?? 0);
   return {
     id: String(job.id),
     name: job.name,
@@ -75,9 +99,12 @@ export function toStatus(job: Job, bullState: string): JobStatus {
     ...(state === 'completed' ? { result: job.returnvalue as unknown } : {}),
     // A delayed job with a reason is waiting to retry: the last error helps whoever watches.
     ...(job.failedReason ? { error: job.failedReason } : {}),
-    attempts: job.attemptsStarted,
+    ...(state === 'expired' && !job.failedReason
+      ? { error: `not started by ${iso(expiresAt) ?? ''}` }
+      : {}),
+    attempts: dropped ? job.attemptsStarted - 1 : job.attemptsStarted,
     createdAt: new Date(job.timestamp).toISOString(),
-    ...(job.processedOn ? { startedAt: iso(job.processedOn) } : {}),
-    ...(job.finishedOn ? { finishedAt: iso(job.finishedOn) } : {}),
+    ...(job.processedOn && !dropped ? { startedAt: iso(job.processedOn) } : {}),
+    ...(finishedOn ? { finishedAt: iso(finishedOn) } : {}),
   };
 }

@@ -18,6 +18,7 @@ function context(deps: Deps, jobId: string): JobContext<Deps> {
     log,
     deps,
     signal: new AbortController().signal,
+    results: () => Promise.resolve([]),
     progress: () => Promise.resolve(),
     enqueue: () => Promise.reject(new Error('send-email enqueues nothing')),
   };

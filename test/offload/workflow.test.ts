@@ -77,7 +77,7 @@ async function queueSetup(): Promise<Setup> {
     queues: '*',
     connection: workerConnection,
     prefix,
-    concurrency: 4,
+    concurrency: { default: 4 },
     lockMs: 5_000,
     stalledIntervalMs: 5_000,
     deps: {},
