@@ -1,9 +1,9 @@
 import { PassThrough } from 'node:stream';
-import yazl from 'yazl';
 import { z } from 'zod';
 import type { Deps } from '../src/deps.js';
 import { defineJob, PermanentError, type JobContext } from '../src/offload/index.js';
 import { chunkKey, readRoster } from '../src/reports/store.js';
+import { storedZipWriter } from '../src/reports/zip.js';
 
 /** Cards rendered per thread call: progress moves in steps this size. */
 const BATCH = 25;
@@ -35,12 +35,11 @@ export default defineJob({
     if (students.length !== to - from) {
       throw new PermanentError(`the roster has ${roster.length} rows, not ${to}`);
     }
-    const zip = new yazl.ZipFile();
+    const zip = storedZipWriter({ mtime: new Date(issued) });
     const output = new PassThrough();
-    zip.outputStream.pipe(output);
-    // yazl reports a failed entry on the zip itself: fail the write, and with it the job.
-    zip.on('error', (error: Error) => output.destroy(error));
     const storing = storage.put(chunkKey(reportId, from), output);
+    // Awaited further down; failing before that must not count as an unhandled rejection.
+    storing.catch(() => undefined);
     const total = students.length;
     let done = 0;
     try {
@@ -51,22 +50,18 @@ export default defineJob({
           title,
           issued,
         });
-        const mtime = new Date(issued);
-        for (const { pdf, name } of rendered) {
-          // A view on the bytes the thread sent (no copy), stored as they are: PDFs are
-          // compressed inside already, so deflating them again would cost time and save nothing.
-          const bytes = Buffer.from(pdf.buffer, pdf.byteOffset, pdf.byteLength);
-          zip.addBuffer(bytes, name, { compress: false, mtime });
-        }
+        // One write per batch. The PDFs are stored as they are: compressed inside already,
+        // deflating them again would cost time and save nothing.
+        output.write(zip.add(rendered.map(({ name, pdf }) => ({ name, data: pdf }))));
         done += rendered.length;
         await ctx.progress({ done, total });
       }
+      output.end(zip.end());
     } catch (error) {
       output.destroy(error as Error); // the half-written chunk is dropped, not stored
       await storing.catch(() => undefined);
       throw error;
     }
-    zip.end();
     const { bytes } = await storing;
     return { cards: done, bytes };
   },

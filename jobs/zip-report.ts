@@ -1,16 +1,16 @@
-import { PassThrough, Readable } from 'node:stream';
-import yauzl from 'yauzl';
-import yazl from 'yazl';
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
 import { z } from 'zod';
 import type { Deps } from '../src/deps.js';
-import { defineJob, type JobContext } from '../src/offload/index.js';
+import { defineJob, PermanentError, type JobContext } from '../src/offload/index.js';
 import { cardFileName, chunkKey, readRoster, zipKey } from '../src/reports/store.js';
-import { readStored, type Storage } from '../src/storage/index.js';
+import { readStoredZip, storedZipWriter } from '../src/reports/zip.js';
+import { readStored } from '../src/storage/index.js';
 import sendEmail from './send-email.js';
 
 /**
  * The last step of a report, run once every chunk has rendered (a workflow's parent: Celery's
- * chord callback). Streams every card from the chunk zips into one zip, one chunk in memory at
+ * chord callback). Copies every card from the chunk zips into one zip, one chunk in memory at
  * a time, stores it, and enqueues the email with its link under a key: a re-run of this step
  * rebuilds the same zip and sends no second email.
  */
@@ -28,35 +28,38 @@ export default defineJob({
   async run({ reportId, email, issued, chunkSize }, ctx: JobContext<Deps>) {
     const { storage, signer, config } = ctx.deps;
     const students = await readRoster(storage, reportId);
-    const chunks = chunkReader(storage, reportId);
-
-    const zip = new yazl.ZipFile();
+    const zip = storedZipWriter({ mtime: new Date(issued) });
     const output = new PassThrough();
-    zip.outputStream.pipe(output);
-    // yazl reports a failed entry on the zip itself: fail the write, and with it the job.
-    zip.on('error', (error: Error) => output.destroy(error));
     const storing = storage.put(zipKey(reportId), output);
-    const mtime = new Date(issued);
-    for (const [row, student] of students.entries()) {
-      const from = row - (row % chunkSize);
-      const name = cardFileName(student);
-      // yazl asks for each entry's bytes only when it writes that entry.
-      zip.addReadStreamLazy(`id-cards/${name}`, { compress: false, mtime }, (callback) => {
-        chunks.open(from, name).then(
-          (stream) => {
-            callback(null, stream);
-          },
-          (error: unknown) => {
-            callback(error, new PassThrough()); // yazl ends the zip with the error
-          },
-        );
-      });
-    }
-    zip.end();
-    const { bytes } = await storing.catch((error: unknown) => {
-      output.destroy();
+    // Awaited further down; failing before that must not count as an unhandled rejection.
+    storing.catch(() => undefined);
+    try {
+      for (let from = 0; from < students.length; from += chunkSize) {
+        const key = chunkKey(reportId, from);
+        const stored = await readStored(storage, key);
+        const chunk = await readStoredZip(stored).catch((error: unknown) => {
+          // render-cards wrote it and it does not read: a retry would read the same bytes.
+          throw new PermanentError(`${key} is not a chunk zip: ${(error as Error).message}`);
+        });
+        // Every card in roster order, each checked present; its bytes and CRC are copied, not
+        // recomputed. One write per chunk, and only that chunk in memory.
+        const cards = students.slice(from, from + chunkSize).map((student) => {
+          const name = cardFileName(student);
+          const card = chunk.get(name);
+          if (!card) throw new PermanentError(`card ${name} is missing from ${key}`);
+          return { name: `id-cards/${name}`, data: card.data, crc32: card.crc32 };
+        });
+        // Backpressure, or the whole zip would wait in memory for the disk. A failed write
+        // rejects `storing` (and may never drain).
+        if (!output.write(zip.add(cards))) await Promise.race([once(output, 'drain'), storing]);
+      }
+      output.end(zip.end());
+    } catch (error) {
+      output.destroy(error as Error); // the half-written zip is dropped, not stored
+      await storing.catch(() => undefined);
       throw error;
-    });
+    }
+    const { bytes } = await storing;
 
     const mail = await ctx.enqueue(
       sendEmail,
@@ -69,45 +72,3 @@ export default defineJob({
     return { cards: students.length, bytes, url, mailJobId: mail.id };
   },
 });
-
-/** Opens card PDFs inside chunk zips, keeping only the chunk being read in memory. */
-function chunkReader(storage: Storage, reportId: string) {
-  let loaded: { from: number; chunk: ReturnType<typeof loadChunk> } | undefined;
-  return {
-    async open(from: number, name: string): Promise<Readable> {
-      // yazl asks entry by entry, in order: when the chunk changes, the last one is let go.
-      if (loaded?.from !== from)
-        loaded = { from, chunk: loadChunk(storage, chunkKey(reportId, from)) };
-      const { zip, entries, bytes } = await loaded.chunk;
-      const entry = entries.get(name);
-      if (!entry) throw new Error(`card ${name} is missing from its chunk (rows from ${from})`);
-      if (
-        entry.compressionMethod !== 0 ||
-        bytes.readUInt32LE(entry.relativeOffsetOfLocalHeader) !== 0x04034b50
-      ) {
-        return zip.openReadStreamPromise(entry); // not stored, or not where it says: let yauzl read it
-      }
-      // A stored entry's bytes are a slice of the chunk: no stream per card, no copy. They
-      // start after its local header: 30 bytes, then the name and extra field it sizes.
-      const header = entry.relativeOffsetOfLocalHeader;
-      const start = header + 30 + bytes.readUInt16LE(header + 26) + bytes.readUInt16LE(header + 28);
-      return Readable.from([bytes.subarray(start, start + entry.compressedSize)]);
-    },
-  };
-}
-
-async function loadChunk(storage: Storage, key: string) {
-  const bytes = await readStored(storage, key);
-  const zip = await yauzl.fromBufferPromise(bytes, { lazyEntries: true });
-  const entries = new Map<string, yauzl.Entry>();
-  await new Promise<void>((resolve, reject) => {
-    zip.on('entry', (entry: yauzl.Entry) => {
-      entries.set(entry.fileName, entry);
-      zip.readEntry();
-    });
-    zip.once('end', resolve);
-    zip.once('error', reject);
-    zip.readEntry();
-  });
-  return { zip, entries, bytes };
-}
