@@ -145,7 +145,7 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
         // BullMQ's cancel reasons are strings: the handler sees a JobCancelledError.
         signal: signal && cancelSignal(signal),
         enqueue,
-        results: async () => Object.values(await job.getChildrenValues()),
+        results: async () => inOrder(await job.getChildrenValues()),
         progress: (value) => job.updateProgress(value),
       });
       jobLog.info({ durationMs: Date.now() - started }, 'job completed');
@@ -270,4 +270,12 @@ function cancelSignal(signal: AbortSignal): AbortSignal {
   if (signal.aborted) forward();
   else signal.addEventListener('abort', forward, { once: true });
   return controller.signal;
+}
+
+/** Children's results by their ids' step numbers (`<parent>.<n>`, see ids.ts), not hash order. */
+function inOrder(values: Record<string, unknown>): unknown[] {
+  const step = (key: string) => Number(/\.(\d+)$/.exec(key)?.[1] ?? 0);
+  return Object.keys(values)
+    .sort((a, b) => step(a) - step(b))
+    .map((key) => values[key]);
 }
