@@ -6,7 +6,10 @@ const REFRESH_MS = 2_000;
 
 const notFound = (id: string) => ({ error: `no job ${id}` });
 
-/** GET /jobs/:id (the status) and GET /jobs/:id/events (the same, live, as server-sent events). */
+/**
+ * GET /jobs/:id (the status), GET /jobs/:id/events (the same, live, as server-sent events) and
+ * DELETE /jobs/:id (cancel).
+ */
 export function jobsRouter({ offloader }: { offloader: Offloader }): Router {
   const router = Router();
 
@@ -23,6 +26,15 @@ export function jobsRouter({ offloader }: { offloader: Offloader }): Router {
       return;
     }
     res.set('Cache-Control', 'no-store').json(status);
+  });
+
+  // Cancel. The id is the capability, as for reading the status: whoever may watch may stop.
+  router.delete('/jobs/:id', async (req, res) => {
+    const { id } = req.params;
+    const status = JOB_ID.test(id) ? await offloader.cancel(id) : null;
+    if (!status) res.status(404).json(notFound(id));
+    else if (status.state === 'cancelled') res.json(status);
+    else res.status(409).json({ error: `job ${id} is already ${status.state}`, status });
   });
 
   router.get('/jobs/:id/events', async (req, res) => {

@@ -5,7 +5,7 @@ import express, { Router, type Request } from 'express';
 import { z } from 'zod';
 import { renderCards, zipReport } from '../jobs/index.js';
 import type { Deps } from '../src/deps.js';
-import { HttpError, parseOr400 } from '../src/http.js';
+import { enqueueOptions, HttpError, parseOr400 } from '../src/http.js';
 import { child, sendAccepted, type Offloader } from '../src/offload/index.js';
 import {
   parseRosterCsv,
@@ -79,6 +79,7 @@ export function reportsRouter({ offloader, deps }: { offloader: Offloader; deps:
   }
 
   router.post('/reports', json, async (req, res) => {
+    const options = enqueueOptions(req); // a bad Idempotency-Key is refused before the roster
     let roster: { email: string; title: string; students: Student[] };
     try {
       roster = await rosterFrom(req);
@@ -102,8 +103,10 @@ export function reportsRouter({ offloader, deps }: { offloader: Offloader; deps:
       const accepted = await offloader.enqueue(
         zipReport,
         { reportId, email, issued, chunkSize },
-        { requestId: req.id, children: chunks, progressTotal: students.length },
+        { ...options, children: chunks, progressTotal: students.length },
       );
+      // A retried request (same Idempotency-Key): the first roster is the job's, not this one.
+      if (accepted.replayed) await storage.delete(rosterKey(reportId));
       sendAccepted(res, accepted, { report: { students: students.length, chunks: chunks.length } });
     } catch (error) {
       await storage.delete(rosterKey(reportId));

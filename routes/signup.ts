@@ -3,7 +3,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { sendEmail } from '../jobs/index.js';
 import type { Deps } from '../src/deps.js';
-import { parseOr400 } from '../src/http.js';
+import { enqueueOptions, parseOr400 } from '../src/http.js';
 import { runJob, sendAccepted, type Offloader } from '../src/offload/index.js';
 
 const signupBody = z.strictObject({
@@ -44,7 +44,7 @@ export function signupRouter({ offloader, deps }: { offloader: Offloader; deps: 
       return;
     }
 
-    const accepted = await offloader.enqueue(sendEmail, input, { requestId: req.id });
+    const accepted = await offloader.enqueue(sendEmail, input, enqueueOptions(req));
     res.set('Server-Timing', `enqueue;dur=${(performance.now() - started).toFixed(1)}`);
     sendAccepted(res, accepted);
   });

@@ -4,7 +4,7 @@ import { Router } from 'express';
 import { makeThumbnail } from '../jobs/index.js';
 import { uploadKey } from '../jobs/make-thumbnail.js';
 import type { Deps } from '../src/deps.js';
-import { HttpError } from '../src/http.js';
+import { enqueueOptions, HttpError } from '../src/http.js';
 import { ImageCheck } from '../src/images/check.js';
 import { ImageError, type ImageProblem } from '../src/images/formats.js';
 import { sendAccepted, type Offloader } from '../src/offload/index.js';
@@ -34,6 +34,7 @@ export function thumbnailsRouter({
   const router = Router();
   router.post('/thumbnails', async (req, res) => {
     const started = performance.now();
+    const options = enqueueOptions(req); // a bad Idempotency-Key is refused before the upload
     const key = uploadKey(randomUUID());
     try {
       const { saved: image } = await receiveFile(
@@ -48,7 +49,9 @@ export function thumbnailsRouter({
           return check.info;
         },
       );
-      const accepted = await offloader.enqueue(makeThumbnail, { key }, { requestId: req.id });
+      const accepted = await offloader.enqueue(makeThumbnail, { key }, options);
+      // A retried request (same Idempotency-Key): the first upload is the job's, not this one.
+      if (accepted.replayed) await storage.delete(key);
       res.set('Server-Timing', `upload;dur=${(performance.now() - started).toFixed(1)}`);
       sendAccepted(res, accepted, { image });
     } catch (error) {

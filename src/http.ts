@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import type { z } from 'zod';
 import { InvalidJobInputError, QueueUnavailableError } from './offload/index.js';
 
@@ -27,6 +27,25 @@ export function parseOr400<Schema extends z.ZodType>(
     `invalid ${what}`,
     result.error.issues.map((i) => `${i.path.join('.') || what}: ${i.message}`),
   );
+}
+
+/** Visible ASCII, long enough to be as unguessable as a job id: the key decides the job's id. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{16,255}$/;
+
+/**
+ * What every enqueue from a request passes along: the request id (it travels into the job's
+ * logs) and the `Idempotency-Key` header, when given, so a retried POST returns the same job.
+ */
+export function enqueueOptions(req: Request): { requestId: string; key?: string } {
+  const key = req.get('Idempotency-Key');
+  if (key === undefined) return { requestId: req.id };
+  if (!IDEMPOTENCY_KEY.test(key)) {
+    throw new HttpError(
+      400,
+      'Idempotency-Key must be 16 to 255 visible ASCII characters (a random UUID is best)',
+    );
+  }
+  return { requestId: req.id, key: `http:${key}` };
 }
 
 export const notFound: RequestHandler = (req, res) => {

@@ -9,6 +9,7 @@ export const statusUrl = (id: string) => `/jobs/${id}`;
  */
 export function sendAccepted(res: Response, accepted: Accepted, extra: object = {}): void {
   const url = statusUrl(accepted.id);
+  if (accepted.replayed) res.set('Idempotent-Replayed', 'true');
   res
     .status(202)
     .location(url)

@@ -2,7 +2,7 @@ import type { Logger } from '../logger.js';
 import { parseInput, type AnyJob } from './define.js';
 import { runJob } from './execute.js';
 import { childId, jobIdFor } from './ids.js';
-import type { Offloader } from './offloader.js';
+import type { EnqueueOptions, Offloader } from './offloader.js';
 import { sumProgress, type JobStatus } from './status.js';
 import { timing } from './timing.js';
 
@@ -15,6 +15,7 @@ const REMEMBERED = 1_000;
  */
 export function createInlineOffloader(options: { deps: unknown; log: Logger }): Offloader {
   const finished = new Map<string, JobStatus>();
+  const running = new Map<string, Promise<JobStatus>>();
   // Jobs that enqueue follow-ups run them inline too, inside their own run.
   const enqueue: Offloader['enqueue'] = (job, input, enqueueOptions) =>
     offloader.enqueue(job, input, enqueueOptions);
@@ -78,46 +79,58 @@ export function createInlineOffloader(options: { deps: unknown; log: Logger }): 
     return status;
   }
 
+  /** A workflow runs its children first, one by one; the first failure fails the parent. */
+  async function runWorkflow(
+    job: AnyJob,
+    parsed: unknown,
+    kids: { job: AnyJob; input: unknown }[],
+    id: string,
+    { requestId, progressTotal }: EnqueueOptions,
+  ): Promise<JobStatus> {
+    let failedChild: JobStatus | undefined;
+    const childStatuses: JobStatus[] = [];
+    for (const [index, kid] of kids.entries()) {
+      const done = await run(kid.job, kid.input, childId(id, index), requestId);
+      childStatuses.push(done);
+      if (done.state === 'failed') {
+        failedChild = done;
+        break;
+      }
+    }
+    const status = failedChild
+      ? failed(job, id, `${failedChild.name} ${failedChild.id} failed: ${failedChild.error ?? ''}`)
+      : await run(
+          job,
+          parsed,
+          id,
+          requestId,
+          childStatuses.map((s) => s.result),
+        );
+    const sum = sumProgress(childStatuses.map((s) => s.progress));
+    if (sum.total > 0) status.progress = { done: sum.done, total: progressTotal ?? sum.total };
+    return status;
+  }
+
   const offloader: Offloader = {
     mode: 'inline',
     async enqueue(job, input, enqueueOptions = {}) {
-      const { requestId, key, children = [] } = enqueueOptions;
+      const { key, children = [] } = enqueueOptions;
       timing(enqueueOptions); // refuses what queue mode refuses; then runs now, whatever the delay
       const parsed = parseInput(job, input);
       const kids = children.map((c) => ({ job: c.job, input: parseInput(c.job, c.input) }));
       const id = jobIdFor(job.name, key);
-      const known = finished.get(id);
-      if (known) return { id, name: job.name, state: known.state };
-
-      // A workflow runs its children first, one by one; the first failure fails the parent.
-      let failedChild: JobStatus | undefined;
-      const childStatuses: JobStatus[] = [];
-      for (const [index, kid] of kids.entries()) {
-        const done = await run(kid.job, kid.input, childId(id, index), requestId);
-        childStatuses.push(done);
-        if (done.state === 'failed') {
-          failedChild = done;
-          break;
-        }
+      // A keyed duplicate gets the first call's job, finished or still running.
+      const earlier = finished.get(id) ?? (await running.get(id));
+      if (earlier) return { id, name: job.name, state: earlier.state, replayed: true };
+      const workflow = runWorkflow(job, parsed, kids, id, enqueueOptions);
+      running.set(id, workflow);
+      try {
+        const status = await workflow;
+        remember(status);
+        return { id, name: job.name, state: status.state };
+      } finally {
+        running.delete(id);
       }
-      const status = failedChild
-        ? failed(
-            job,
-            id,
-            `${failedChild.name} ${failedChild.id} failed: ${failedChild.error ?? ''}`,
-          )
-        : await run(
-            job,
-            parsed,
-            id,
-            requestId,
-            childStatuses.map((s) => s.result),
-          );
-      const sum = sumProgress(childStatuses.map((s) => s.progress));
-      if (sum.total > 0)
-        status.progress = { done: sum.done, total: enqueueOptions.progressTotal ?? sum.total };
-      remember(status);
-      return { id, name: job.name, state: status.state };
     },
 
     status: (id) => Promise.resolve(finished.get(id) ?? null),

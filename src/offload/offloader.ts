@@ -52,6 +52,8 @@ export interface Accepted {
   id: string;
   name: string;
   state: JobState;
+  /** A keyed enqueue met the job an earlier call with that key added: this is that job. */
+  replayed?: true;
 }
 
 /** Something happened to a job: its status changed, or it reported progress. */

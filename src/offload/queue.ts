@@ -256,7 +256,18 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
       });
       // A keyed enqueue may have met an existing job: its state is whatever that job's is.
       if (key !== undefined) {
-        return { id, name: job.name, state: toState(await whenConnected(() => added.getState())) };
+        const [stored, state] = await whenConnected(() =>
+          Promise.all([Job.fromId<JobData>(queueOf(job), id), added.getState()]),
+        );
+        const ours =
+          stored?.timestamp === added.timestamp &&
+          JSON.stringify(stored.data) === JSON.stringify(data);
+        return {
+          id,
+          name: job.name,
+          state: stored ? toStatus(stored, state).state : toState(state),
+          ...(ours ? {} : { replayed: true as const }),
+        };
       }
       return { id, name: job.name, state: delayMs ? 'delayed' : 'waiting' };
     },

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { get, type Server } from 'node:http';
 import request from 'supertest';
-import { createTestApp, type TestApp } from '../harness/app.js';
+import { createTestApp, eventually, type TestApp } from '../harness/app.js';
 import { startSmtp, type TestSmtp } from '../harness/smtp.js';
 
 interface SseEvent {
@@ -104,5 +104,53 @@ describe('GET /jobs/:id and /jobs/:id/events', () => {
     // The mail was delivered just before the job was marked completed; allow that last step.
     assert.ok(events.length >= 1 && events.length <= 2, `one or two events: ${events.length}`);
     assert.equal(events.at(-1)?.event, 'completed');
+  });
+});
+
+describe('DELETE /jobs/:id', () => {
+  let smtp: TestSmtp;
+  let t: TestApp;
+
+  before(async () => {
+    smtp = await startSmtp();
+    // No workers yet: jobs wait, so there is something to cancel.
+    t = await createTestApp({ SMTP_URL: smtp.url });
+  });
+  after(async () => {
+    await t.close();
+    await smtp.close();
+  });
+
+  const signup = async (email: string) => {
+    const res = await request(t.app).post('/signup').send({ email, name: 'Cal' }).expect(202);
+    return String(res.headers.location);
+  };
+
+  it('when a waiting job is cancelled, then it reads cancelled at once and no worker ever runs it', async () => {
+    const location = await signup('cancelled@example.com');
+    const res = await request(t.app).delete(location).expect(200);
+    assert.equal((res.body as { state: string }).state, 'cancelled');
+    const status = await request(t.app).get(location).expect(200);
+    assert.equal((status.body as { state: string }).state, 'cancelled');
+    // Cancelling again changes nothing and is not an error.
+    await request(t.app).delete(location).expect(200);
+
+    const kept = await signup('kept@example.com');
+    t.startWorkers();
+    await smtp.waitFor((m) => m.to.includes('kept@example.com'));
+    await eventually(async () => {
+      const res = await request(t.app).get(location).expect(200);
+      return (res.body as { finishedAt?: string }).finishedAt ? true : undefined;
+    });
+    const dropped = (await request(t.app).get(location)).body as Record<string, unknown>;
+    assert.equal(dropped.state, 'cancelled');
+    assert.equal(dropped.attempts, 0, 'dropped at pickup, never run');
+    assert.ok(!smtp.received.some((m) => m.to.includes('cancelled@example.com')), 'no mail');
+    await request(t.app).delete(kept).expect(409);
+  });
+
+  it('when the id is unknown or malformed, then it answers 404', async () => {
+    for (const id of [randomUUID(), 'not-a-uuid'])
+      await request(t.app).delete(`/jobs/${id}`).expect(404);
   });
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { createTestApp, eventually, type TestApp } from '../harness/app.js';
 import { startSmtp, type TestSmtp } from '../harness/smtp.js';
@@ -84,6 +85,51 @@ for (const mode of ['queue', 'inline'] as const) {
         .post('/signup')
         .send({ email: 'a@example.com', name: 'x'.repeat(20_000) })
         .expect(413);
+      if (mode === 'queue') assert.equal(await t.countJobs(), before);
+    });
+
+    it('when requests repeat an Idempotency-Key, even all at once, then they all get the one job and one mail', async () => {
+      const email = `idem-${mode}@example.com`;
+      const key = `signup-${randomUUID()}`;
+      const before = mode === 'queue' ? await t.countJobs() : 0;
+      const send = () =>
+        request(t.app)
+          .post('/signup')
+          .set('Idempotency-Key', key)
+          .send({ email, name: 'Ida' })
+          .expect(202);
+      const first = await send();
+      const again = await Promise.all(Array.from({ length: 8 }, send));
+      const ids = new Set([first, ...again].map((res) => (res.body as { id: string }).id));
+      assert.equal(ids.size, 1, 'one job id for every request');
+      assert.equal(first.headers['idempotent-replayed'], undefined);
+      for (const res of again) assert.equal(res.headers['idempotent-replayed'], 'true');
+      if (mode === 'queue') assert.equal(await t.countJobs(), before + 1);
+      await smtp.waitFor((m) => m.to.includes(email));
+      // A different key is a different request.
+      const other = await request(t.app)
+        .post('/signup')
+        .set('Idempotency-Key', `${key}-2`)
+        .send({ email, name: 'Ida' })
+        .expect(202);
+      assert.ok(!ids.has((other.body as { id: string }).id));
+      await eventually(async () => {
+        const res = await request(t.app).get(`/jobs/${(other.body as { id: string }).id}`);
+        return (res.body as { state: string }).state === 'completed' ? true : undefined;
+      });
+      assert.equal(smtp.received.filter((m) => m.to.includes(email)).length, 2);
+    });
+
+    it('when an Idempotency-Key is too short or not visible ASCII, then it answers 400 and enqueues nothing', async () => {
+      const before = mode === 'queue' ? await t.countJobs() : 0;
+      for (const key of ['short', `${'k'.repeat(20)} space`, 'x'.repeat(256)]) {
+        const res = await request(t.app)
+          .post('/signup')
+          .set('Idempotency-Key', key)
+          .send({ email: 'key@example.com', name: 'Kay' })
+          .expect(400);
+        assert.match((res.body as { error: string }).error, /Idempotency-Key must be 16 to 255/);
+      }
       if (mode === 'queue') assert.equal(await t.countJobs(), before);
     });
 
