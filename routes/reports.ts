@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { renderCards, zipReport } from '../jobs/index.js';
 import type { Deps } from '../src/deps.js';
 import { enqueueOptions, HttpError, parseOr400 } from '../src/http.js';
-import { child, sendAccepted, type Offloader } from '../src/offload/index.js';
+import { chain, chunks, sendAccepted, step, type Offloader } from '../src/offload/index.js';
 import {
   parseRosterCsv,
   RosterError,
@@ -93,21 +93,26 @@ export function reportsRouter({ offloader, deps }: { offloader: Offloader; deps:
     const reportId = randomUUID();
     const issued = new Date().toISOString().slice(0, 10);
     const chunkSize = config.REPORT_CHUNK_SIZE;
-    const chunks = [];
-    for (let from = 0; from < students.length; from += chunkSize) {
-      const to = Math.min(from + chunkSize, students.length);
-      chunks.push(child(renderCards, { reportId, title, issued, from, to }));
-    }
+    // Celery's chunks + chord: render-cards per chunk of the roster, in parallel, then one
+    // zip-report with all of them, which fails without running if a chunk fails for good.
+    const cards = chunks(renderCards, students, chunkSize, (chunk, from) => ({
+      reportId,
+      title,
+      issued,
+      from,
+      to: from + chunk.length,
+    }));
     await storage.put(rosterKey(reportId), Readable.from([JSON.stringify(students)]));
     try {
-      const accepted = await offloader.enqueue(
-        zipReport,
-        { reportId, email, issued, chunkSize },
-        { ...options, children: chunks, progressTotal: students.length },
+      const accepted = await offloader.start(
+        chain(cards, step(zipReport, { reportId, email, issued, chunkSize })),
+        { ...options, progressTotal: students.length },
       );
       // A retried request (same Idempotency-Key): the first roster is the job's, not this one.
       if (accepted.replayed) await storage.delete(rosterKey(reportId));
-      sendAccepted(res, accepted, { report: { students: students.length, chunks: chunks.length } });
+      sendAccepted(res, accepted, {
+        report: { students: students.length, chunks: cards.members.length },
+      });
     } catch (error) {
       await storage.delete(rosterKey(reportId));
       throw error;

@@ -13,6 +13,8 @@ export {
 export { runJob } from './execute.js';
 export { createInlineOffloader } from './inline.js';
 export { child } from './offloader.js';
+export { chain, chord, chunks, group, step } from './workflow.js';
+export type { FailurePolicy, Workflow } from './workflow.js';
 export type { Accepted, ChildJob, EnqueueOptions, JobData, Offloader } from './offloader.js';
 export { JOB_ID } from './ids.js';
 export { createQueueOffloader, jobOptions, RETENTION, retention } from './queue.js';

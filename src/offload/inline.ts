@@ -2,9 +2,10 @@ import type { Logger } from '../logger.js';
 import { parseInput, type AnyJob } from './define.js';
 import { runJob } from './execute.js';
 import { childId, jobIdFor } from './ids.js';
-import type { EnqueueOptions, Offloader } from './offloader.js';
+import { asWorkflow, type Accepted, type EnqueueOptions, type Offloader } from './offloader.js';
 import { sumProgress, type JobStatus } from './status.js';
 import { timing } from './timing.js';
+import { compile, type FlowNode } from './workflow.js';
 
 /** How many finished jobs inline mode remembers for `status()`; the oldest are forgotten. */
 const REMEMBERED = 1_000;
@@ -79,59 +80,60 @@ export function createInlineOffloader(options: { deps: unknown; log: Logger }): 
     return status;
   }
 
-  /** A workflow runs its children first, one by one; the first failure fails the parent. */
-  async function runWorkflow(
-    job: AnyJob,
-    parsed: unknown,
-    kids: { job: AnyJob; input: unknown }[],
+  /**
+   * A workflow's tree, depth first: a job's children run first, one by one, then the job with
+   * their results. A child that fails for good fails its parent unless the policy says continue.
+   */
+  async function runTree(
+    node: FlowNode,
     id: string,
     { requestId, progressTotal }: EnqueueOptions,
   ): Promise<JobStatus> {
-    let failedChild: JobStatus | undefined;
     const childStatuses: JobStatus[] = [];
-    for (const [index, kid] of kids.entries()) {
-      const done = await run(kid.job, kid.input, childId(id, index), requestId);
+    for (const [index, kid] of node.children.entries()) {
+      const done = await runTree(kid, childId(id, index), { requestId });
       childStatuses.push(done);
-      if (done.state === 'failed') {
-        failedChild = done;
-        break;
+      if (done.state === 'failed' && node.onChildFailure === 'fail') {
+        return failed(node.job, id, `${done.name} ${done.id} failed: ${done.error ?? ''}`);
       }
     }
-    const status = failedChild
-      ? failed(job, id, `${failedChild.name} ${failedChild.id} failed: ${failedChild.error ?? ''}`)
-      : await run(
-          job,
-          parsed,
-          id,
-          requestId,
-          childStatuses.map((s) => s.result),
-        );
+    const results = childStatuses.filter((s) => s.state === 'completed').map((s) => s.result);
+    const status = await run(node.job, node.input, id, requestId, results);
     const sum = sumProgress(childStatuses.map((s) => s.progress));
     if (sum.total > 0) status.progress = { done: sum.done, total: progressTotal ?? sum.total };
     return status;
   }
 
+  async function submit(root: FlowNode, enqueueOptions: EnqueueOptions): Promise<Accepted> {
+    timing(enqueueOptions); // refuses what queue mode refuses; then runs now, whatever the delay
+    // Every input is checked before anything runs, as queue mode checks before adding.
+    const check = (node: FlowNode): FlowNode => ({
+      ...node,
+      input: parseInput(node.job, node.input),
+      children: node.children.map(check),
+    });
+    const tree = check(root);
+    const id = jobIdFor(root.job.name, enqueueOptions.key);
+    const name = root.job.name;
+    // A keyed duplicate gets the first call's job, finished or still running.
+    const earlier = finished.get(id) ?? (await running.get(id));
+    if (earlier) return { id, name, state: earlier.state, replayed: true };
+    const workflow = runTree(tree, id, enqueueOptions);
+    running.set(id, workflow);
+    try {
+      const status = await workflow;
+      remember(status);
+      return { id, name, state: status.state };
+    } finally {
+      running.delete(id);
+    }
+  }
+
   const offloader: Offloader = {
     mode: 'inline',
-    async enqueue(job, input, enqueueOptions = {}) {
-      const { key, children = [] } = enqueueOptions;
-      timing(enqueueOptions); // refuses what queue mode refuses; then runs now, whatever the delay
-      const parsed = parseInput(job, input);
-      const kids = children.map((c) => ({ job: c.job, input: parseInput(c.job, c.input) }));
-      const id = jobIdFor(job.name, key);
-      // A keyed duplicate gets the first call's job, finished or still running.
-      const earlier = finished.get(id) ?? (await running.get(id));
-      if (earlier) return { id, name: job.name, state: earlier.state, replayed: true };
-      const workflow = runWorkflow(job, parsed, kids, id, enqueueOptions);
-      running.set(id, workflow);
-      try {
-        const status = await workflow;
-        remember(status);
-        return { id, name: job.name, state: status.state };
-      } finally {
-        running.delete(id);
-      }
-    },
+    enqueue: (job, input, enqueueOptions = {}) =>
+      submit(compile(asWorkflow(job, input, enqueueOptions.children)), enqueueOptions),
+    start: (workflow, startOptions = {}) => submit(compile(workflow), startOptions),
 
     status: (id) => Promise.resolve(finished.get(id) ?? null),
     // Every inline job is final before its id is known: there is never anything to cancel.

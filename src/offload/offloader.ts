@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { AnyJob, JobDefinition } from './define.js';
 import type { JobState, JobStatus } from './status.js';
+import { chord, step, type Step, type Workflow } from './workflow.js';
 
 export interface EnqueueOptions {
   /** Countdown: run no sooner than this many ms from now. */
@@ -28,7 +29,7 @@ export interface EnqueueOptions {
    * and fails, without running, if one of them fails after its retries. Their progress, when
    * reported as `{done, total}`, adds up into this job's status.
    */
-  children?: readonly ChildJob[];
+  children?: readonly Step[];
   /**
    * How many units of work (cards, rows...) the children report in all, so a workflow's
    * progress shows `{done, total}` from the start, before every child has reported.
@@ -36,16 +37,15 @@ export interface EnqueueOptions {
   progressTotal?: number;
 }
 
-/** One job of a workflow: made with `child()`, so its input is checked against its job. */
-export interface ChildJob {
-  job: AnyJob;
-  input: unknown;
-}
+/** A chord's header job, made with `child()` (= `step()`): its input is checked against its job. */
+export type ChildJob = Step;
+export const child = step;
 
-export const child = <Schema extends z.ZodType>(
-  job: JobDefinition<Schema>,
-  input: z.input<Schema>,
-): ChildJob => ({ job: job, input });
+/** `enqueue`'s job, with its `children` if any: a chord, as a workflow. */
+export function asWorkflow(job: AnyJob, input: unknown, children: readonly Step[] = []): Workflow {
+  const callback: Step = { kind: 'step', job, input };
+  return children.length ? chord(children, callback) : callback;
+}
 
 /** What an enqueue answers: enough for a 202 and a status URL. */
 export interface Accepted {
@@ -67,6 +67,11 @@ export interface Offloader {
     input: z.input<Schema>,
     options?: EnqueueOptions,
   ): Promise<Accepted>;
+  /**
+   * Starts a workflow (see workflow.ts: chain, group, chord, chunks); the accepted job is its
+   * last step (a lone group's is a job that collects its members' results).
+   */
+  start(workflow: Workflow, options?: Omit<EnqueueOptions, 'children'>): Promise<Accepted>;
   /** null for an unknown id (or one whose retention passed). */
   status(id: string): Promise<JobStatus | null>;
   /**

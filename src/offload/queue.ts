@@ -1,4 +1,4 @@
-import { FlowProducer, Job, Queue, QueueEvents, type JobsOptions } from 'bullmq';
+import { FlowProducer, Job, Queue, QueueEvents, type FlowJob, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { isConnectionError } from '../redis.js';
@@ -6,10 +6,18 @@ import { parseInput, type AnyJob } from './define.js';
 import { QueueUnavailableError } from './errors.js';
 import { cancelChannel } from './cancel.js';
 import { childId, jobIdFor, parentIdOf } from './ids.js';
-import type { JobData, JobEventListener, Offloader } from './offloader.js';
+import {
+  asWorkflow,
+  type Accepted,
+  type EnqueueOptions,
+  type JobData,
+  type JobEventListener,
+  type Offloader,
+} from './offloader.js';
 import type { Registry } from './registry.js';
 import { FINAL_STATES, sumProgress, toState, toStatus, type Progress } from './status.js';
 import { timing } from './timing.js';
+import { compile, type FlowNode } from './workflow.js';
 
 /** How long finished jobs stay readable: seconds (and at most so many per queue). */
 export interface Retention {
@@ -77,9 +85,9 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
       return [name, queue] as const;
     }),
   );
-  const queueOf = (job: AnyJob) => {
-    const queue = queues.get(job.queue);
-    if (!queue) throw new Error(`job ${job.name} is not in the registry`);
+  const queueNamed = (name: string) => {
+    const queue = queues.get(name);
+    if (!queue) throw new Error(`no job in the registry uses queue ${name}`);
     return queue;
   };
   let flowProducer: FlowProducer | undefined;
@@ -209,68 +217,74 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
     return events;
   }
 
-  return {
-    mode: options.mode ?? 'queue',
-
-    async enqueue(job, input, enqueueOptions = {}) {
-      const { priority, lifo, requestId, key, children = [], progressTotal } = enqueueOptions;
-      const { delayMs, expiresAt } = timing(enqueueOptions);
-      const kids = children.map((c) => ({
-        job: c.job,
-        data: validated(c.job, c.input, requestId),
-      }));
-      const data: JobData = {
-        ...validated(job, input, requestId),
-        ...(kids.length ? { children: kids.length } : {}),
-        ...(progressTotal ? { progressTotal } : {}),
-        ...(expiresAt ? { expiresAt } : {}),
-      };
-      const id = jobIdFor(job.name, key);
-      const opts: JobsOptions = {
-        ...jobOptions(job, kept),
-        jobId: id,
+  /**
+   * Adds a job, or a workflow's tree of jobs as one flow (atomically). Every input is checked
+   * first, so a bad one adds nothing. The timing options apply to every job of the tree.
+   */
+  async function submit(root: FlowNode, enqueueOptions: EnqueueOptions): Promise<Accepted> {
+    const { priority, lifo, requestId, key, progressTotal } = enqueueOptions;
+    const { delayMs, expiresAt } = timing(enqueueOptions);
+    const id = jobIdFor(root.job.name, key);
+    const dataOf = (node: FlowNode): JobData => ({
+      ...validated(node.job, node.input, requestId),
+      ...(node.children.length ? { children: node.children.length } : {}),
+      ...(expiresAt ? { expiresAt } : {}),
+    });
+    const toFlow = (node: FlowNode, nodeId: string, data = dataOf(node)): FlowJob => ({
+      name: node.job.name,
+      queueName: node.queue,
+      data,
+      opts: {
+        ...jobOptions(node.job, kept),
+        jobId: nodeId,
         ...(delayMs ? { delay: delayMs } : {}),
         ...(priority ? { priority } : {}),
         ...(lifo ? { lifo } : {}),
-      };
-      const added = await whenConnected(async () => {
-        if (kids.length === 0) return queueOf(job).add(job.name, data, opts);
-        const flow = await flows().add({
-          name: job.name,
-          queueName: job.queue,
-          data,
-          opts,
-          children: kids.map((kid, index) => ({
-            name: kid.job.name,
-            queueName: kid.job.queue,
-            data: kid.data,
-            // A child that fails for good fails the parent, which then never runs.
-            opts: {
-              ...jobOptions(kid.job, kept),
-              jobId: childId(id, index),
-              failParentOnFailure: true,
-            },
-          })),
-        });
-        return flow.job;
-      });
-      // A keyed enqueue may have met an existing job: its state is whatever that job's is.
-      if (key !== undefined) {
-        const [stored, state] = await whenConnected(() =>
-          Promise.all([Job.fromId<JobData>(queueOf(job), id), added.getState()]),
-        );
-        const ours =
-          stored?.timestamp === added.timestamp &&
-          JSON.stringify(stored.data) === JSON.stringify(data);
-        return {
-          id,
-          name: job.name,
-          state: stored ? toStatus(stored, state).state : toState(state),
-          ...(ours ? {} : { replayed: true as const }),
+      },
+      children: node.children.map((child, index) => {
+        const flow = toFlow(child, childId(nodeId, index));
+        // `fail`: a child that fails for good fails this job, which then never runs.
+        // `continue`: this job runs anyway, without that child's result.
+        flow.opts = {
+          ...flow.opts,
+          ...(node.onChildFailure === 'fail'
+            ? { failParentOnFailure: true }
+            : { ignoreDependencyOnFailure: true }),
         };
-      }
-      return { id, name: job.name, state: delayMs ? 'delayed' : 'waiting' };
-    },
+        return flow;
+      }),
+    });
+    const data: JobData = { ...dataOf(root), ...(progressTotal ? { progressTotal } : {}) };
+    const tree = toFlow(root, id, data);
+    const queue = queueNamed(root.queue);
+    const added = await whenConnected(async () =>
+      root.children.length ? (await flows().add(tree)).job : queue.add(tree.name, data, tree.opts),
+    );
+    // A keyed enqueue may have met an existing job: its state is whatever that job's is.
+    if (key !== undefined) {
+      const [stored, state] = await whenConnected(() =>
+        Promise.all([Job.fromId<JobData>(queue, id), added.getState()]),
+      );
+      const ours =
+        stored?.timestamp === added.timestamp &&
+        JSON.stringify(stored.data) === JSON.stringify(data);
+      return {
+        id,
+        name: root.job.name,
+        state: stored ? toStatus(stored, state).state : toState(state),
+        ...(ours ? {} : { replayed: true as const }),
+      };
+    }
+    return { id, name: root.job.name, state: delayMs ? 'delayed' : 'waiting' };
+  }
+
+  return {
+    mode: options.mode ?? 'queue',
+
+    enqueue: (job, input, enqueueOptions = {}) =>
+      submit(compile(asWorkflow(job, input, enqueueOptions.children)), enqueueOptions),
+
+    start: (workflow, startOptions = {}) => submit(compile(workflow), startOptions),
 
     status,
 

@@ -1,4 +1,5 @@
 import type { AnyJob } from './define.js';
+import { groupJob } from './workflow.js';
 
 export interface Registry {
   readonly jobs: readonly AnyJob[];
@@ -9,7 +10,8 @@ export interface Registry {
 
 /** The explicit job list (jobs/index.ts) as a lookup; duplicate names are a start-up error. */
 export function createRegistry(jobs: readonly AnyJob[]): Registry {
-  const byName = new Map<string, AnyJob>();
+  // Built in: the job a lone group's members report to (see workflow.ts).
+  const byName = new Map<string, AnyJob>([[groupJob.name, groupJob]]);
   for (const job of jobs) {
     if (byName.has(job.name)) throw new Error(`two jobs are named "${job.name}"`);
     byName.set(job.name, job);

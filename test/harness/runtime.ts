@@ -28,6 +28,8 @@ export interface Runtime {
   prefix: string;
   /** Starts one more worker "process" (a runner on its own connection). */
   startWorker(options?: Partial<RunnerOptions<unknown>>): Runner;
+  /** Jobs of every state in a queue: to prove that nothing was added. */
+  countJobs(queue: string): Promise<number>;
   /** The BullMQ job behind an id (attemptsMade, opts...). */
   bullJob(queue: string, id: string): Promise<Job | undefined>;
   /** Waits until the job's status passes `check` (default: a final state). */
@@ -86,6 +88,8 @@ export async function startRuntime(
       runners.push(runner);
       return runner;
     },
+    countJobs: async (queue) =>
+      Object.values(await inspector(queue).getJobCounts()).reduce((a, b) => a + b, 0),
     bullJob: (queue, id) => Job.fromId(inspector(queue), id),
     until: (id, check = (status) => FINAL_STATES.has(status.state), timeoutMs = 10_000) =>
       eventually(
