@@ -84,3 +84,43 @@ describe('loadConfig', () => {
     );
   });
 });
+
+describe('loadConfig: per-queue settings', () => {
+  it('when QUEUE_CONCURRENCY and QUEUE_RATE_LIMIT are given, then they parse into numbers and rates per queue', () => {
+    const config = loadConfig({
+      QUEUE_CONCURRENCY: 'media=2, reports=1',
+      QUEUE_RATE_LIMIT: 'mail=10/s,webhooks=600/min,slow=5/2s,burst=3/250ms',
+      RESULT_TTL: '3600',
+    });
+    assert.deepEqual(config.QUEUE_CONCURRENCY, { media: 2, reports: 1 });
+    assert.deepEqual(config.QUEUE_RATE_LIMIT, {
+      mail: { max: 10, durationMs: 1_000 },
+      webhooks: { max: 600, durationMs: 60_000 },
+      slow: { max: 5, durationMs: 2_000 },
+      burst: { max: 3, durationMs: 250 },
+    });
+    assert.equal(config.RESULT_TTL, 3600);
+    assert.equal(config.FAILED_TTL, 7 * 24 * 3600);
+    assert.deepEqual(loadConfig({}).QUEUE_CONCURRENCY, {});
+  });
+
+  it('when a per-queue value is malformed, then the key is named with an example', () => {
+    for (const [key, value] of [
+      ['QUEUE_CONCURRENCY', 'media'],
+      ['QUEUE_CONCURRENCY', 'media=0'],
+      ['QUEUE_CONCURRENCY', 'Media=2'],
+      ['QUEUE_RATE_LIMIT', 'mail=10'],
+      ['QUEUE_RATE_LIMIT', 'mail=0/s'],
+      ['QUEUE_RATE_LIMIT', 'mail=10/week'],
+    ] as const) {
+      assert.throws(
+        () => loadConfig({ [key]: value }),
+        (error: unknown) =>
+          error instanceof ConfigError &&
+          error.problems.length === 1 &&
+          (error.problems[0] ?? '').startsWith(`${key}:`),
+        `${key}=${value}`,
+      );
+    }
+  });
+});
