@@ -6,6 +6,7 @@ import { outboxRouter } from '../routes/outbox.js';
 import { reportsRouter } from '../routes/reports.js';
 import { signupRouter } from '../routes/signup.js';
 import { thumbnailsRouter } from '../routes/thumbnails.js';
+import { webhooksRouter } from '../routes/webhooks.js';
 import { DEV_SIGNING_SECRET } from './config.js';
 import type { Deps } from './deps.js';
 import { errorHandler, notFound } from './http.js';
@@ -38,6 +39,7 @@ export function createApp({ offloader, deps, log }: AppDeps): Express {
   app.use(healthRouter({ offloader }));
   app.use(signupRouter({ offloader, deps }));
   app.use(thumbnailsRouter({ offloader, deps }));
+  app.use(webhooksRouter({ offloader, deps }));
   app.use(jobsRouter({ offloader }));
   app.use(filesRouter({ storage: deps.storage, signer: deps.signer }));
   if (deps.mailer.via === 'outbox') app.use(outboxRouter({ outboxDir: deps.config.OUTBOX_DIR }));

@@ -108,6 +108,8 @@ const schema = z.object({
   REPORT_MAX_STUDENTS: int(1, 100_000).default(5_000),
   REPORT_CHUNK_SIZE: int(1, 10_000).default(200),
   REPORT_RENDER_THREADS: int(1, 64).default(1),
+  // true: webhooks may call private, loopback and link-local addresses (SSRF guard off).
+  WEBHOOK_ALLOW_PRIVATE: z.stringbool().default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Unset: the admin area (/admin/...) is off. Long, since Basic auth has no lockout.
   ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
