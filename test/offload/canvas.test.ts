@@ -15,6 +15,7 @@ import {
   type Offloader,
 } from '../../src/offload/index.js';
 import { compile } from '../../src/offload/workflow.js';
+import { eventually } from '../harness/app.js';
 import { silentLog, startRuntime, type Runtime } from '../harness/runtime.js';
 
 /** How a step reads what the steps before it returned: validated, like any input. */
@@ -71,7 +72,22 @@ const sumChunk = defineJob({
   run: ({ values }) => Promise.resolve(values.reduce((a, b) => a + b, 0)),
 });
 
-const jobs = [add, times, sum, broken, sumChunk];
+/** Runs until its signal fires (a cancel): the workflow's long step. */
+const hold = defineJob({
+  name: 'cv-hold',
+  queue: 'cv-hold',
+  input: z.strictObject({}),
+  retry: { attempts: 1, backoff: 'fixed', delayMs: 0 },
+  timeoutGraceMs: 5_000,
+  run: (_input, ctx) =>
+    new Promise((_, reject) => {
+      ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error), {
+        once: true,
+      });
+    }),
+});
+
+const jobs = [add, times, sum, broken, sumChunk, hold];
 
 for (const mode of ['queue', 'inline'] as const) {
   describe(`workflows: chain, group, chord, chunks (${mode} mode)`, () => {
@@ -168,6 +184,35 @@ for (const mode of ['queue', 'inline'] as const) {
     });
   });
 }
+
+describe('workflows: cancel (queue mode)', () => {
+  it('when a workflow is cancelled, then its running and waiting steps stop and it reads cancelled', async () => {
+    const rt = await startRuntime(jobs);
+    try {
+      // One worker for cv-hold at concurrency 1: one step runs, the other waits behind it.
+      rt.startWorker({ queues: ['cv', 'cv-hold'], concurrency: { default: 1 } });
+      const { id } = await rt.offloader.start(
+        chord([step(hold, {}), step(hold, {})], step(sum, {})),
+      );
+      const [running, waiting] = [`${id}.0`, `${id}.1`];
+      await eventually(async () =>
+        (await rt.bullJob('cv-hold', running))?.processedOn ? true : undefined,
+      );
+      assert.equal((await rt.offloader.cancel(id))?.state, 'cancelled');
+      for (const stepId of [running, waiting]) {
+        const job = await eventually(async () => {
+          const found = await rt.bullJob('cv-hold', stepId);
+          return found?.finishedOn ? found : undefined;
+        });
+        assert.equal(job.failedReason, 'cancelled', `step ${stepId}`);
+      }
+      const status = await rt.until(id, (s) => s.state === 'cancelled' && !!s.finishedAt);
+      assert.equal(status.attempts, 0, 'the last step never ran');
+    } finally {
+      await rt.close();
+    }
+  });
+});
 
 describe('workflow compiler', () => {
   it('when a group follows a step in a chain, then it is refused: a flow is a tree', () => {
