@@ -111,8 +111,10 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
   /** Ends a job without running it (again): it reads `outcome` from now on. */
   async function drop(job: Job<JobData>, outcome: 'cancelled' | 'expired', at: number) {
     if (job.data.outcome !== outcome) await job.updateData({ ...job.data, outcome, outcomeAt: at });
+    // A retry is a start too (as with Celery's `expires`): past the expiry, none happens.
+    const start = job.attemptsMade > 0 ? 'retried' : 'started';
     throw new UnrecoverableError(
-      outcome === 'expired' ? `expired: not started by ${new Date(at).toISOString()}` : CANCELLED,
+      outcome === 'expired' ? `expired: not ${start} by ${new Date(at).toISOString()}` : CANCELLED,
     );
   }
 
