@@ -11,7 +11,8 @@ import express, { type Express } from 'express';
 import { Redis } from 'ioredis';
 import { sendEmail } from '../jobs/index.js';
 import { createApp } from '../src/app.js';
-import { connectOffloader, quit } from '../src/boot.js';
+import { connectOffloader, quit, registry } from '../src/boot.js';
+import { createMonitor } from '../src/monitor.js';
 import { loadConfig } from '../src/config.js';
 import { closeDeps, createDeps } from '../src/deps.js';
 import { createLogger } from '../src/logger.js';
@@ -93,6 +94,7 @@ const config = loadConfig({
 const log = createLogger(config.LOG_LEVEL, 'web');
 const deps = createDeps(config);
 const { offloader, connection } = connectOffloader(config, log, deps);
+const monitor = createMonitor({ config, connection, queueNames: registry.queues, log });
 
 // The producer connection fails fast instead of queueing commands: wait until it is up.
 if (connection && connection.status !== 'ready') await once(connection, 'ready');
@@ -101,7 +103,7 @@ await Promise.all([bareQueue.waitUntilReady(), offloader.ping()]);
 const servers: Record<Variant, Server> = {
   'bare-json': await listen(bareJson()),
   'bare-add': await listen(bareAdd(bareQueue)),
-  offload: await listen(createApp({ offloader, deps, log })),
+  offload: await listen(createApp({ offloader, deps, log, monitor })),
 };
 const ready: ServersReady = {
   ports: {
@@ -124,7 +126,7 @@ async function close(): Promise<void> {
   await Promise.all(
     Object.values(servers).map((server) => new Promise((resolve) => server.close(resolve))),
   );
-  await Promise.all([bareQueue.close(), offloader.close()]);
+  await Promise.all([bareQueue.close(), monitor.close(), offloader.close()]);
   await Promise.all([quit(bareConnection), quit(connection)]);
   await closeDeps(deps);
 }

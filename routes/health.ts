@@ -1,23 +1,19 @@
 import { Router } from 'express';
-import type { Offloader } from '../src/offload/index.js';
+import type { Readiness } from '../src/monitor.js';
 
-/** GET /healthz: the process is alive. GET /readyz: it can take work (its queue answers). */
-export function healthRouter({ offloader }: { offloader: Offloader }): Router {
+/**
+ * GET /healthz: the process is alive. GET /readyz: it can take work: Redis answers and passes
+ * the preflight (503 with the problems otherwise); it also lists warnings (an evicting Redis,
+ * no persistence, a queue no worker consumes) and the live workers per queue.
+ */
+export function healthRouter({ readiness }: { readiness: () => Promise<Readiness> }): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
     res.json({ ok: true });
   });
   router.get('/readyz', async (_req, res) => {
-    try {
-      await offloader.ping();
-      res.json({ ok: true, mode: offloader.mode });
-    } catch (error) {
-      res.status(503).json({
-        ok: false,
-        mode: offloader.mode,
-        problems: [`redis: ${error instanceof Error ? error.message : String(error)}`],
-      });
-    }
+    const report = await readiness();
+    res.status(report.ok ? 200 : 503).json(report);
   });
   return router;
 }

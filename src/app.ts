@@ -1,7 +1,10 @@
 import express, { type Express } from 'express';
+import { adminRouter } from '../routes/admin.js';
+import { demoRouter } from '../routes/demo.js';
 import { filesRouter } from '../routes/files.js';
 import { healthRouter } from '../routes/health.js';
 import { jobsRouter } from '../routes/jobs.js';
+import { metricsRouter } from '../routes/metrics.js';
 import { outboxRouter } from '../routes/outbox.js';
 import { reportsRouter } from '../routes/reports.js';
 import { signupRouter } from '../routes/signup.js';
@@ -11,6 +14,7 @@ import { DEV_SIGNING_SECRET } from './config.js';
 import type { Deps } from './deps.js';
 import { errorHandler, notFound } from './http.js';
 import type { Logger } from './logger.js';
+import type { Monitor } from './monitor.js';
 import type { Offloader } from './offload/index.js';
 import { requestLog } from './request-log.js';
 
@@ -18,10 +22,12 @@ export interface AppDeps {
   offloader: Offloader;
   deps: Deps;
   log: Logger;
+  /** Metrics, readiness and the dashboard's queues (src/monitor.ts). */
+  monitor: Monitor;
 }
 
 /** The Express app. It never listens, starts workers or exits: the entry points do that. */
-export function createApp({ offloader, deps, log }: AppDeps): Express {
+export function createApp({ offloader, deps, log, monitor }: AppDeps): Express {
   if (deps.config.SIGNING_SECRET === DEV_SIGNING_SECRET) {
     log.warn(
       'SIGNING_SECRET is unset: download links are signed with the public development secret, so anyone can forge them. Set SIGNING_SECRET before deploying.',
@@ -32,11 +38,23 @@ export function createApp({ offloader, deps, log }: AppDeps): Express {
   app.set('trust proxy', 1); // behind the PaaS router: req.ip and req.protocol come from it
 
   app.use(requestLog(log));
+  app.use(monitor.metrics.httpMetrics);
   // Before the app-wide JSON parser: a roster is bigger than 16 kB, so it has its own limit.
   app.use(reportsRouter({ offloader, deps }));
   app.use(express.json({ limit: '16kb' }));
 
-  app.use(healthRouter({ offloader }));
+  app.use(demoRouter());
+  app.use(healthRouter({ readiness: monitor.readiness }));
+  app.use(metricsRouter({ registry: monitor.metrics.registry }));
+  app.use(
+    adminRouter({
+      queues: monitor.queues,
+      password: deps.config.ADMIN_PASSWORD,
+      writes: deps.config.ADMIN_WRITES,
+      connected: monitor.connected,
+      log,
+    }),
+  );
   app.use(signupRouter({ offloader, deps }));
   app.use(thumbnailsRouter({ offloader, deps }));
   app.use(webhooksRouter({ offloader, deps }));

@@ -2,9 +2,12 @@
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createApp } from './app.js';
-import { configOrExit, connectOffloader, quit, startWorkers } from './boot.js';
+import { configOrExit, connectOffloader, quit, registry, startWorkers } from './boot.js';
 import { closeDeps, createDeps } from './deps.js';
+import { startHeartbeat } from './heartbeat.js';
 import { createLogger } from './logger.js';
+import { createMonitor } from './monitor.js';
+import { preflightOnConnect } from './preflight.js';
 import { exitOnCrash, exitOnSignals } from './shutdown.js';
 
 const REDIS_WAIT_MS = 5_000;
@@ -14,7 +17,18 @@ const log = createLogger(config.LOG_LEVEL, 'web');
 exitOnCrash(log);
 const deps = createDeps(config);
 const { offloader, connection } = connectOffloader(config, log, deps);
+const strict = config.REDIS_PREFLIGHT_STRICT;
+if (connection) preflightOnConnect(connection, { strict, log, refuse: () => process.exit(1) });
+const monitor = createMonitor({ config, connection, queueNames: registry.queues, log });
 const workers = config.OFFLOAD_MODE === 'embedded' ? startWorkers(config, log, deps) : undefined;
+const heartbeat =
+  workers &&
+  startHeartbeat({
+    redis: workers.connection,
+    prefix: config.QUEUE_PREFIX,
+    queues: workers.runner.queues,
+    log,
+  });
 
 // Give Redis a moment before taking traffic, so the first requests are not 503s; if it stays
 // away, listen anyway: /readyz says why, and enqueues answer 503 until it is back.
@@ -23,7 +37,7 @@ if (connection && connection.status !== 'ready') {
   const ready = new Promise((resolve) => connection.once('ready', resolve));
   await Promise.race([ready, sleep(REDIS_WAIT_MS, undefined, { ref: false })]);
 }
-const server = createApp({ offloader, deps, log }).listen(config.PORT);
+const server = createApp({ offloader, deps, log, monitor }).listen(config.PORT);
 await once(server, 'listening');
 const address = server.address();
 const port = typeof address === 'object' && address ? address.port : config.PORT;
@@ -45,7 +59,9 @@ exitOnSignals(log, config.SHUTDOWN_TIMEOUT_MS, [
       clearTimeout(cut);
     },
   ],
+  ['heartbeat', () => heartbeat?.stop()],
   ['workers', (deadline) => workers?.runner.close(deadline)],
+  ['monitor', () => monitor.close()],
   ['queues', () => offloader.close()],
   ['redis', () => Promise.all([quit(connection), quit(workers?.connection)]).then(() => undefined)],
   ['deps', () => closeDeps(deps)],

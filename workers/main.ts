@@ -1,7 +1,9 @@
 // The `worker` process (Procfile): consumes the queues in WORKER_QUEUES until SIGTERM.
 import { configOrExit, quit, startWorkers } from '../src/boot.js';
 import { closeDeps, createDeps } from '../src/deps.js';
+import { startHeartbeat } from '../src/heartbeat.js';
 import { createLogger } from '../src/logger.js';
+import { preflightOnConnect } from '../src/preflight.js';
 import { exitOnCrash, exitOnSignals } from '../src/shutdown.js';
 
 const config = configOrExit(process.env);
@@ -9,8 +11,21 @@ const log = createLogger(config.LOG_LEVEL, 'worker');
 exitOnCrash(log);
 const deps = createDeps(config);
 const { runner, connection } = startWorkers(config, log, deps);
+preflightOnConnect(connection, {
+  strict: config.REDIS_PREFLIGHT_STRICT,
+  log,
+  refuse: () => process.exit(1),
+});
+// Tells /readyz which queues have a live worker.
+const heartbeat = startHeartbeat({
+  redis: connection,
+  prefix: config.QUEUE_PREFIX,
+  queues: runner.queues,
+  log,
+});
 
 exitOnSignals(log, config.SHUTDOWN_TIMEOUT_MS, [
+  ['heartbeat', () => heartbeat.stop()],
   // Stop fetching, let active jobs finish until the deadline, hand back what is left.
   ['workers', (deadline) => runner.close(deadline)],
   ['redis', () => quit(connection)],

@@ -6,10 +6,11 @@ import { Queue } from 'bullmq';
 import type { Express } from 'express';
 import type { Redis } from 'ioredis';
 import { createApp } from '../../src/app.js';
-import { connectOffloader, quit, startWorkers } from '../../src/boot.js';
+import { connectOffloader, quit, registry, startWorkers } from '../../src/boot.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { closeDeps, createDeps, type Deps } from '../../src/deps.js';
 import { createLogger } from '../../src/logger.js';
+import { createMonitor, type Monitor } from '../../src/monitor.js';
 import type { Offloader, Runner } from '../../src/offload/index.js';
 import { sharedRedisUrl } from './global.js';
 
@@ -18,6 +19,7 @@ export interface TestApp {
   config: Config;
   deps: Deps;
   offloader: Offloader;
+  monitor: Monitor;
   /** Counts jobs of every state in a queue: to prove that nothing was enqueued. */
   countJobs(queue?: string): Promise<number>;
   /** Starts workers in this process (queue mode), as the worker process would. */
@@ -45,10 +47,12 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   if (connection && connection.status !== 'ready' && config.REDIS_URL === sharedRedisUrl()) {
     await new Promise((resolve) => connection.once('ready', resolve));
   }
+  const monitor = createMonitor({ config, connection, queueNames: registry.queues, log });
   const workers: { runner: Runner; connection: Redis }[] = [];
   const inspectors: Queue[] = [];
   return {
-    app: createApp({ offloader, deps, log }),
+    app: createApp({ offloader, deps, log, monitor }),
+    monitor,
     config,
     deps,
     offloader,
@@ -72,6 +76,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
         await quit(c);
       }
       await Promise.all(inspectors.map((q) => q.close()));
+      await monitor.close();
       await offloader.close();
       await quit(connection);
       await closeDeps(deps);

@@ -1,0 +1,95 @@
+// What the web process shows about the queues: metrics, readiness, and the queue handles the
+// dashboard reads. Made by the entry point (it owns connections), handed to createApp.
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from './config.js';
+import { countWorkers } from './heartbeat.js';
+import type { Logger } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { inspectRedis, type RedisFindings } from './preflight.js';
+import { createWorkerConnection, isConnectionError, type TlsOptions } from './redis.js';
+
+export interface Readiness {
+  ok: boolean;
+  mode: Config['OFFLOAD_MODE'];
+  redis?: Omit<RedisFindings, 'problems' | 'warnings'>;
+  /** Workers heard from in the last few seconds, per queue. */
+  workers?: Record<string, number>;
+  /** Why it is not ready (503). */
+  problems: string[];
+  /** What is wrong but does not stop this process taking requests. */
+  warnings: string[];
+}
+
+export interface Monitor {
+  readonly metrics: Metrics;
+  /** One BullMQ handle per queue (none inline), on the fail-fast producer connection. */
+  readonly queues: readonly Queue[];
+  /** Whether Redis is connected now (always false inline). */
+  readonly connected: () => boolean;
+  readonly readiness: () => Promise<Readiness>;
+  close(): Promise<void>;
+}
+
+export function createMonitor({
+  config,
+  connection,
+  queueNames,
+  log,
+}: {
+  config: Config;
+  /** The producer connection; undefined in inline mode. */
+  connection: Redis | undefined;
+  queueNames: readonly string[];
+  log: Logger;
+}): Monitor {
+  const prefix = config.QUEUE_PREFIX;
+  const queues = connection
+    ? queueNames.map((name) => {
+        const queue = new Queue(name, { connection, prefix });
+        queue.on('error', (error) => {
+          if (!isConnectionError(error)) log.warn({ err: error, queue: name }, 'queue error');
+        });
+        return queue;
+      })
+    : [];
+  const connected = () => connection?.status === 'ready';
+  const tls: TlsOptions = { verify: config.REDIS_TLS_VERIFY };
+  const metrics = createMetrics({
+    queues,
+    eventsConnection: () => createWorkerConnection(config.REDIS_URL, log, tls),
+    connected,
+    log,
+  });
+
+  async function readiness(): Promise<Readiness> {
+    const mode = config.OFFLOAD_MODE;
+    if (!connection) return { ok: true, mode, problems: [], warnings: [] };
+    try {
+      const strict = config.REDIS_PREFLIGHT_STRICT;
+      const [{ problems, warnings, ...redis }, workers] = await Promise.all([
+        inspectRedis(connection, { strict }),
+        countWorkers(connection, prefix, queueNames),
+      ]);
+      for (const [queue, count] of Object.entries(workers)) {
+        if (count === 0)
+          warnings.push(`workers: none is consuming queue "${queue}"; its jobs wait`);
+      }
+      return { ok: problems.length === 0, mode, redis, workers, problems, warnings };
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      return { ok: false, mode, problems: [`redis: ${reason}`], warnings: [] };
+    }
+  }
+
+  return {
+    metrics,
+    queues,
+    connected,
+    readiness,
+    async close() {
+      await metrics.close();
+      await Promise.all(queues.map((queue) => queue.close()));
+    },
+  };
+}
