@@ -192,7 +192,11 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
       concurrency: options.concurrency.queues?.[name] ?? options.concurrency.default,
       lockDuration: options.lockMs,
       stalledInterval: options.stalledIntervalMs,
-      ...(limiter ? { limiter: { max: limiter.max, duration: limiter.durationMs } } : {}),
+      // Every worker gets a limiter: BullMQ reads a queue's rate-limit key only in workers
+      // that have one, and a queue-scope RetryLaterError sets that key to pause them all.
+      limiter: limiter
+        ? { max: limiter.max, duration: limiter.durationMs }
+        : { max: Number.MAX_SAFE_INTEGER, duration: 1_000 },
       settings: {
         backoffStrategy: (attemptsMade: number, _type?: string, _error?: Error, job?: MinimalJob) =>
           backoffDelay((job && registry.get(job.name)?.retry) ?? DEFAULT_RETRY, attemptsMade),
