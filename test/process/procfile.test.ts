@@ -9,11 +9,13 @@ import { sharedRedisUrl } from '../harness/global.js';
 import { makeImage } from '../harness/images.js';
 import { freePort } from '../harness/ports.js';
 import { startProcess, type Proc } from '../harness/procfile.js';
+import { startReceiver } from '../harness/receiver.js';
 import { startSmtp, type TestSmtp } from '../harness/smtp.js';
 
 interface Status {
   state: string;
   attempts: number;
+  finishedAt?: string;
 }
 
 describe('Procfile processes (web + worker as child processes)', function () {
@@ -67,6 +69,7 @@ describe('Procfile processes (web + worker as child processes)', function () {
       // Fast crash recovery for the kill -9 test: a dead worker's lock lapses in 2 s.
       WORKER_LOCK_MS: '2000',
       WORKER_STALLED_INTERVAL_MS: '1000',
+      WEBHOOK_ALLOW_PRIVATE: 'true', // the webhook receiver is on loopback
     };
     web = startProcess('web', env);
     await web.waitForLog((l) => l.msg === 'web listening');
@@ -107,6 +110,35 @@ describe('Procfile processes (web + worker as child processes)', function () {
       assert.deepEqual([meta.format, meta.width], ['webp', width]);
     }
     assert.ok(worker.lines.some((l) => l.msg === 'job completed' && l.job === 'make-thumbnail'));
+  });
+
+  it('when DELETE /jobs/:id reaches web while a worker process runs the job, then that worker aborts it and it reads cancelled', async () => {
+    const worker = workers.at(-1)!;
+    const receiver = await startReceiver();
+    try {
+      receiver.script('/hang', ['hang']);
+      const res = await fetch(`${base}/webhooks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ url: receiver.url('/hang'), event: 'order.paid', payload: {} }),
+      });
+      assert.equal(res.status, 202);
+      const { id, statusUrl } = (await res.json()) as { id: string; statusUrl: string };
+      await receiver.waitFor('/hang', 1); // the worker process is inside the call now
+      const cancel = await fetch(`${base}${statusUrl}`, { method: 'DELETE' });
+      assert.equal(cancel.status, 200);
+      assert.equal(((await cancel.json()) as Status).state, 'cancelled');
+      await worker.waitForLog((l) => l.msg === 'job cancelled while running' && l.jobId === id);
+      const final = await eventually(async () => {
+        const s = await status(statusUrl);
+        return s.finishedAt ? s : undefined;
+      });
+      assert.equal(final.state, 'cancelled');
+      await eventually(() => (receiver.received('/hang')[0]?.abandoned ? true : undefined));
+      assert.equal(receiver.received('/hang').length, 1, 'not retried');
+    } finally {
+      await receiver.close();
+    }
   });
 
   it('when the worker gets SIGTERM during a job, then it finishes the job, takes no new one, and exits 0', async () => {
