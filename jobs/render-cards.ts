@@ -45,11 +45,10 @@ export default defineJob({
     try {
       for (let at = 0; at < total; at += BATCH) {
         ctx.signal.throwIfAborted();
-        const rendered = await cards.render({
-          students: students.slice(at, at + BATCH),
-          title,
-          issued,
-        });
+        const rendered = await cards.render(
+          { students: students.slice(at, at + BATCH), title, issued },
+          ctx.signal,
+        );
         // One write per batch. The PDFs are stored as they are: compressed inside already,
         // deflating them again would cost time and save nothing.
         output.write(zip.add(rendered.map(({ name, pdf }) => ({ name, data: pdf }))));

@@ -5,7 +5,8 @@ import { Piscina } from 'piscina';
 import type { RenderedCard, RenderTask } from './render-thread.js';
 
 export interface CardRenderer {
-  render(task: RenderTask): Promise<RenderedCard[]>;
+  /** `signal` (the job's: cancel, time limit, shutdown) ends the thread mid-task. */
+  render(task: RenderTask, signal?: AbortSignal): Promise<RenderedCard[]>;
   close(): Promise<void>;
 }
 
@@ -19,7 +20,7 @@ const threadFile = new URL(
 export function createCardRenderer({ threads }: { threads: number }): CardRenderer {
   let pool: Piscina<RenderTask, RenderedCard[]> | undefined;
   return {
-    render(task) {
+    render(task, signal) {
       // Idle threads linger a while, so the chunks of one report reuse them warm.
       pool ??= new Piscina({
         filename: threadFile,
@@ -27,7 +28,8 @@ export function createCardRenderer({ threads }: { threads: number }): CardRender
         minThreads: 0,
         idleTimeout: 30_000,
       });
-      return pool.run(task);
+      // Piscina terminates a thread whose task is aborted while it runs (a new one replaces it).
+      return pool.run(task, signal ? { signal } : {});
     },
     async close() {
       await pool?.destroy();
