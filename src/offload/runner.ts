@@ -159,7 +159,7 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
         jobLog.warn('job interrupted by shutdown, put back in its queue');
         throw new WaitingError();
       }
-      if (error instanceof JobCancelledError) {
+      if (error instanceof JobCancelledError && signal?.reason === CANCELLED) {
         jobLog.info({ durationMs: Date.now() - started }, 'job cancelled while running');
         await drop(job, 'cancelled', job.data.outcomeAt ?? Date.now());
       }
