@@ -1,5 +1,6 @@
 import express, { type Express } from 'express';
 import { adminRouter } from '../routes/admin.js';
+import { deadLettersRouter } from '../routes/dead-letters.js';
 import { demoRouter } from '../routes/demo.js';
 import { filesRouter } from '../routes/files.js';
 import { healthRouter } from '../routes/health.js';
@@ -55,6 +56,7 @@ export function createApp({ offloader, deps, log, monitor }: AppDeps): Express {
       log,
     }),
   );
+  app.use(deadLettersRouter({ monitor, password: deps.config.ADMIN_PASSWORD, log }));
   app.use(signupRouter({ offloader, deps }));
   app.use(thumbnailsRouter({ offloader, deps }));
   app.use(webhooksRouter({ offloader, deps }));
