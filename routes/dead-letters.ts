@@ -22,6 +22,8 @@ export interface DeadLettersOptions {
   monitor: { queues: readonly Queue[]; connected(): boolean };
   /** ADMIN_PASSWORD: unset, these routes are a 404. */
   password: string | undefined;
+  /** ADMIN_WRITES: replays are writes, allowed only when the admin area takes writes. */
+  writes: boolean;
   log: Logger;
 }
 
@@ -41,7 +43,7 @@ const replayBody = z.strictObject({
  * (run one again, optionally with corrected input), behind the admin password. A replay is a
  * write: adminAuth also refuses it from another site's page (CSRF).
  */
-export function deadLettersRouter({ monitor, password, log }: DeadLettersOptions): Router {
+export function deadLettersRouter({ monitor, password, writes, log }: DeadLettersOptions): Router {
   const router = Router();
   router.use('/admin/jobs', adminAuth({ password, log, area: 'dead letters' }));
   const source = { registry, queues: monitor.queues };
@@ -67,6 +69,7 @@ export function deadLettersRouter({ monitor, password, log }: DeadLettersOptions
 
   router.post('/admin/jobs/:id/replay', async (req: Request<{ id: string }>, res) => {
     const { id } = req.params;
+    if (!writes) throw new HttpError(403, 'admin writes are off: set ADMIN_WRITES=true to replay');
     const { input } = parseOr400(replayBody, req.body ?? {});
     const status = await withRedis(() => replayDeadLetter(source, id, input)).catch(
       (error: unknown) => {

@@ -56,7 +56,14 @@ export function createApp({ offloader, deps, log, monitor }: AppDeps): Express {
       log,
     }),
   );
-  app.use(deadLettersRouter({ monitor, password: deps.config.ADMIN_PASSWORD, log }));
+  app.use(
+    deadLettersRouter({
+      monitor,
+      password: deps.config.ADMIN_PASSWORD,
+      writes: deps.config.ADMIN_WRITES,
+      log,
+    }),
+  );
   app.use(signupRouter({ offloader, deps }));
   app.use(thumbnailsRouter({ offloader, deps }));
   app.use(webhooksRouter({ offloader, deps }));

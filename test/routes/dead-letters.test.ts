@@ -13,7 +13,7 @@ describe('GET /admin/jobs/failed and POST /admin/jobs/:id/replay', () => {
   let failedId: string;
 
   before(async () => {
-    t = await createTestApp({ ADMIN_PASSWORD: PASSWORD });
+    t = await createTestApp({ ADMIN_PASSWORD: PASSWORD, ADMIN_WRITES: 'true' });
     t.startWorkers();
     // An upload that is not in storage: make-thumbnail fails for good, at once.
     const accepted = await t.offloader.enqueue(makeThumbnail, { key: uploadKey(randomUUID()) });
@@ -120,5 +120,20 @@ describe('dead letters without ADMIN_PASSWORD', () => {
     const auth = `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}`;
     await request(t.app).get('/admin/jobs/failed').set('Authorization', auth).expect(404);
     await request(t.app).post(`/admin/jobs/${randomUUID()}/replay`).send({}).expect(404);
+  });
+});
+
+describe('dead letters with ADMIN_WRITES off', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await createTestApp({ ADMIN_PASSWORD: PASSWORD });
+  });
+  after(() => t.close());
+
+  it('when writes are off, then listing works and a replay is refused with 403 saying why', async () => {
+    const admin = () => request.agent(t.app).auth('admin', PASSWORD);
+    await admin().get('/admin/jobs/failed').expect(200);
+    const res = await admin().post(`/admin/jobs/${randomUUID()}/replay`).send({}).expect(403);
+    assert.match((res.body as { error: string }).error, /ADMIN_WRITES=true/);
   });
 });
