@@ -2,7 +2,13 @@
 // free to renew job locks while PDFs are drawn. The pool starts on first use, so processes
 // that never render (web) start no threads.
 import { Piscina } from 'piscina';
-import type { RenderedCard, RenderTask } from './render-thread.js';
+import type { RenderedBatch, RenderTask } from './render-thread.js';
+
+export interface RenderedCard {
+  /** The card's file name (see cardFileName). */
+  name: string;
+  pdf: Uint8Array;
+}
 
 export interface CardRenderer {
   /** `signal` (the job's: cancel, time limit, shutdown) ends the thread mid-task. */
@@ -18,9 +24,9 @@ const threadFile = new URL(
 
 /** `threads` per process: scale rendering with worker processes (one core each), or raise it. */
 export function createCardRenderer({ threads }: { threads: number }): CardRenderer {
-  let pool: Piscina<RenderTask, RenderedCard[]> | undefined;
+  let pool: Piscina<RenderTask, RenderedBatch> | undefined;
   return {
-    render(task, signal) {
+    async render(task, signal) {
       // Idle threads linger a while, so the chunks of one report reuse them warm.
       pool ??= new Piscina({
         filename: threadFile,
@@ -29,7 +35,9 @@ export function createCardRenderer({ threads }: { threads: number }): CardRender
         idleTimeout: 30_000,
       });
       // Piscina terminates a thread whose task is aborted while it runs (a new one replaces it).
-      return pool.run(task, signal ? { signal } : {});
+      const { names, ends, pdfs } = await pool.run(task, signal ? { signal } : {});
+      // Each card a view into the one buffer the thread moved here.
+      return names.map((name, i) => ({ name, pdf: pdfs.subarray(ends[i - 1] ?? 0, ends[i]) }));
     },
     async close() {
       await pool?.destroy();

@@ -22,7 +22,29 @@ export function cardFileName(student: Student): string {
   return `${student.id}${slug ? `-${slug}` : ''}.pdf`;
 }
 
+// A roster never changes once stored (a new report gets a new id), and a worker process runs
+// several chunks of one report at once and then its zip step: each would parse all of it again
+// (2,000 rows: milliseconds, and garbage, on the event loop, per chunk). So the last few rosters
+// read stay parsed, per storage; a failed read is not kept. Callers only read the rows.
+const ROSTERS_KEPT = 2;
+const rosters = new WeakMap<Storage, Map<string, Promise<readonly Student[]>>>();
+
 /** The roster as the route stored it (validated then). */
-export async function readRoster(storage: Storage, reportId: string): Promise<Student[]> {
-  return JSON.parse((await readStored(storage, rosterKey(reportId))).toString('utf8')) as Student[];
+export function readRoster(storage: Storage, reportId: string): Promise<readonly Student[]> {
+  let kept = rosters.get(storage);
+  if (!kept) rosters.set(storage, (kept = new Map<string, Promise<readonly Student[]>>()));
+  let roster = kept.get(reportId);
+  if (!roster) {
+    roster = readStored(storage, rosterKey(reportId)).then(
+      (bytes) => JSON.parse(bytes.toString('utf8')) as Student[],
+    );
+    const reading = roster;
+    reading.catch(() => {
+      if (kept.get(reportId) === reading) kept.delete(reportId);
+    });
+    kept.set(reportId, roster);
+    // The oldest first out (a Map keeps insertion order).
+    for (const old of kept.keys()) if (kept.size > ROSTERS_KEPT) kept.delete(old);
+  }
+  return roster;
 }

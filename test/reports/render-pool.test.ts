@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { renderCard } from '../../src/reports/card.js';
 import { createCardRenderer } from '../../src/reports/render-pool.js';
 import { sampleRoster } from '../../src/reports/roster.js';
+import { cardFileName } from '../../src/reports/store.js';
 
 describe('card render pool', function () {
   this.timeout(60_000);
@@ -20,6 +22,33 @@ describe('card render pool', function () {
 
       const after = await renderer.render({ ...task, students: sampleRoster(1, 2) });
       assert.equal(after.length, 1);
+    } finally {
+      await renderer.close();
+    }
+  });
+});
+
+describe('card render pool results', function () {
+  this.timeout(60_000);
+
+  it('when a batch is rendered on the thread, then each card comes back named and byte-identical to renderCard on this thread', async () => {
+    const renderer = createCardRenderer({ threads: 1 });
+    try {
+      const students = sampleRoster(30);
+      const task = { title: 'Student ID', issued: '2026-11-22' };
+      const cards = await renderer.render({ ...task, students });
+      assert.deepEqual(
+        cards.map((card) => card.name),
+        students.map(cardFileName),
+      );
+      for (const [i, student] of students.entries()) {
+        const here = await renderCard(student, {
+          title: task.title,
+          issued: new Date(task.issued),
+          code: student.id,
+        });
+        assert.deepEqual(Buffer.from(cards[i]?.pdf ?? []), here, student.id);
+      }
     } finally {
       await renderer.close();
     }
