@@ -42,6 +42,7 @@ import {
   Completions,
   cpuOf,
   startWorker,
+  threadCpuOf,
   stopWorker,
   type LogEntry,
   type WorkerProcess,
@@ -91,6 +92,8 @@ interface Round {
   cards: number;
   /** CPU time of the working process(es): the bench process for bare, else the workers. */
   cpuMs: number;
+  /** CPU ms of the working process(es) by thread (see ThreadCpu). */
+  threads: ThreadCpu;
   /** Cores busy over the round: the working process(es), redis-server, the whole machine. */
   cores: number;
   redisCores?: number;
@@ -106,6 +109,40 @@ interface Round {
 }
 
 // --- CPU accounting beyond the workers ----------------------------------------------------------
+
+/**
+ * A round's CPU ms by thread, summed over the working processes. `render`: the thread that
+ * renders (bare: the main thread; a worker: its busiest thread besides main, the render thread
+ * with REPORT_RENDER_THREADS=1). `main`: a worker's main thread (its event loop: jobs, zips,
+ * Redis, storage); 0 for bare. `other`: the rest (V8's GC helpers, libuv's pool, tsx's loader).
+ */
+interface ThreadCpu {
+  render: number;
+  main: number;
+  other: number;
+}
+const THREAD_PARTS = ['render', 'main', 'other'] as const;
+
+function threadSplit(
+  pids: number[],
+  before: Map<number, number>[],
+  after: Map<number, number>[],
+  renderOnMain: boolean,
+): ThreadCpu {
+  const split: ThreadCpu = { render: 0, main: 0, other: 0 };
+  for (const [i, pid] of pids.entries()) {
+    const deltas = [...(after[i] ?? new Map<number, number>())].map(
+      ([tid, us]) => [tid, (us - (before[i]?.get(tid) ?? 0)) / 1000] as const,
+    );
+    const main = deltas.find(([tid]) => tid === pid)?.[1] ?? 0;
+    const rest = deltas.filter(([tid]) => tid !== pid).map(([, ms]) => ms);
+    const busiest = renderOnMain ? 0 : Math.max(0, ...rest);
+    split.render += renderOnMain ? main : busiest;
+    split.main += renderOnMain ? 0 : main;
+    split.other += rest.reduce((sum, ms) => sum + ms, 0) - busiest;
+  }
+  return split;
+}
 
 /** Busy and total jiffies of the whole machine (Linux /proc/stat), or undefined elsewhere. */
 async function machineTicks(): Promise<{ busy: number; total: number } | undefined> {
@@ -255,6 +292,7 @@ export async function runReports(options: ReportOptions): Promise<boolean> {
   const expected = new Map<string, string>();
   async function bare(round: number): Promise<Round> {
     const cpu = process.cpuUsage();
+    const threads0 = await threadCpuOf(process.pid);
     const redis0 = await redisCpu(sides['1 worker'].connection);
     const machine0 = await machineTicks();
     const begin = performance.now();
@@ -273,6 +311,7 @@ export async function runReports(options: ReportOptions): Promise<boolean> {
     const seconds = (performance.now() - begin) / 1000;
     const machine = machineCores(machine0, await machineTicks());
     const { user, system } = process.cpuUsage(cpu);
+    const threads = threadSplit([process.pid], [threads0], [await threadCpuOf(process.pid)], true);
     const redisSeconds = (await redisCpu(sides['1 worker'].connection)) - redis0;
     return {
       round,
@@ -280,6 +319,7 @@ export async function runReports(options: ReportOptions): Promise<boolean> {
       seconds,
       cards,
       cpuMs: (user + system) / 1000,
+      threads,
       cores: (user + system) / 1e6 / seconds,
       redisCores: redisSeconds / seconds,
       ...(machine !== undefined && { machineCores: machine }),
@@ -304,6 +344,8 @@ export async function runReports(options: ReportOptions): Promise<boolean> {
     }),
   );
   async function bareTwice(round: number): Promise<Round> {
+    const barePids = bareProcesses.map((forked) => forked.pid ?? NaN);
+    const threads0 = await Promise.all(barePids.map((pid) => threadCpuOf(pid)));
     const redis0 = await redisCpu(sides['1 worker'].connection);
     const machine0 = await machineTicks();
     const begin = performance.now();
@@ -318,12 +360,14 @@ export async function runReports(options: ReportOptions): Promise<boolean> {
     const machine = machineCores(machine0, await machineTicks());
     const redisSeconds = (await redisCpu(sides['1 worker'].connection)) - redis0;
     const cpuUs = replies.reduce((sum, r) => sum + r.cpu, 0);
+    const threads1 = await Promise.all(barePids.map((pid) => threadCpuOf(pid)));
     return {
       round,
       variant: 'bare ×2',
       seconds,
       cards: replies.reduce((sum, r) => sum + r.cards, 0),
       cpuMs: cpuUs / 1000,
+      threads: threadSplit(barePids, threads0, threads1, true),
       cores: cpuUs / 1e6 / seconds,
       redisCores: redisSeconds / seconds,
       ...(machine !== undefined && { machineCores: machine }),
@@ -350,6 +394,7 @@ export async function runReports(options: ReportOptions): Promise<boolean> {
     const failedBefore = s.workers.reduce((sum, w) => sum + w.failedAttempts, 0);
     const pids = children.map((c) => c.pid ?? NaN);
     const before = await Promise.all(pids.map((pid) => cpuOf(pid)));
+    const threads0 = await Promise.all(pids.map((pid) => threadCpuOf(pid)));
     const redis0 = await redisCpu(s.connection);
     const machine0 = await machineTicks();
     const begin = performance.now();
@@ -364,6 +409,12 @@ export async function runReports(options: ReportOptions): Promise<boolean> {
     const machine = machineCores(machine0, await machineTicks());
     const redisSeconds = (await redisCpu(s.connection)) - redis0;
     const after = await Promise.all(pids.map((pid) => cpuOf(pid)));
+    const threads = threadSplit(
+      pids,
+      threads0,
+      await Promise.all(pids.map((pid) => threadCpuOf(pid))),
+      false,
+    );
     const seconds = (end - begin) / 1000;
     s.lastEnd = end;
 
@@ -431,6 +482,7 @@ export async function runReports(options: ReportOptions): Promise<boolean> {
       seconds,
       cards: result.cards,
       cpuMs: cpuUs / 1000,
+      threads,
       cores: cpuUs / 1e6 / seconds,
       redisCores: redisSeconds / seconds,
       ...(machine !== undefined && { machineCores: machine }),
@@ -474,7 +526,7 @@ export async function runReports(options: ReportOptions): Promise<boolean> {
     console.log(
       `${r.round ? `round ${r.round}` : 'warm-up'}  ${r.variant.padEnd(9)} ` +
         `${fixed(r.seconds).padStart(6)} s  ${fixed(r.cards / r.seconds, 0).padStart(4)} cards/s  ` +
-        `cpu ${fixed(r.cpuMs / r.cards, 2)} ms/card  cores: work ${fixed(r.cores)}, ` +
+        `cpu ${fixed(r.cpuMs / r.cards, 2)} ms/card (${THREAD_PARTS.map((t) => `${t} ${fixed(r.threads[t] / r.cards, 2)}`).join(', ')})  cores: work ${fixed(r.cores)}, ` +
         `redis ${fixed(r.redisCores ?? NaN)}, machine ${fixed(r.machineCores ?? NaN)}` +
         (r.phases
           ? `  s: ${PHASES.map((p) => `${p} ${fixed(r.phases?.[p] ?? NaN)}`).join(', ')}`
@@ -528,6 +580,9 @@ export async function runReports(options: ReportOptions): Promise<boolean> {
     seconds: median(mine.map((r) => r.seconds)),
     cardsPerS: median(mine.map((r) => r.cards / r.seconds)),
     cpuMsPerCard: median(mine.map((r) => r.cpuMs / r.cards)),
+    threads: Object.fromEntries(
+      THREAD_PARTS.map((t) => [t, median(mine.map((r) => r.threads[t] / r.cards))]),
+    ) as unknown as ThreadCpu,
     cores: median(mine.map((r) => r.cores)),
     redisCores: optional(mine.map((r) => r.redisCores)),
     machineCores: optional(mine.map((r) => r.machineCores)),
@@ -586,6 +641,23 @@ export async function runReports(options: ReportOptions): Promise<boolean> {
       );
     }),
     '',
+    'CPU ms per card by thread (medians; from /proc/<pid>/task): rendering = the thread that ' +
+      'renders (bare: the main thread; a worker: its render thread); worker main = a worker ' +
+      'process’s main thread (jobs, zips, Redis, storage); other = the remaining threads ' +
+      '(V8’s GC helpers, libuv’s pool, the tsx loader). With two worker processes on two cores, ' +
+      'every thread’s CPU competes for the same cores; with one, main and other run beside the ' +
+      'render thread on the idle core.',
+    '',
+    '| variant | rendering | worker main | other | all threads |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...VARIANTS.map((v) => {
+      const { threads } = medians[v];
+      return (
+        `| ${v} | ${THREAD_PARTS.map((t) => fixed(threads[t])).join(' | ')} | ` +
+        `${fixed(THREAD_PARTS.reduce((sum, t) => sum + threads[t], 0))} |`
+      );
+    }),
+    '',
     '| ratio | cards/s | CPU per card | target | verdict |',
     '| --- | ---: | ---: | --- | --- |',
     row('1 worker / bare', '1 worker', 'bare', TARGET_BARE),
@@ -637,7 +709,7 @@ export async function runReports(options: ReportOptions): Promise<boolean> {
     ...header(
       started,
       `pdfkit ${version('pdfkit')}, qrcode ${version('qrcode')}, piscina ${version('piscina')}, ` +
-        `yazl ${version('yazl')}, bullmq ${version('bullmq')}, ioredis ${version('ioredis')}`,
+        `yauzl ${version('yauzl')} (reads chunk zips), bullmq ${version('bullmq')}, ioredis ${version('ioredis')}`,
     ),
     `- The report: \`sampleRoster(${STUDENTS})\` (deterministic students), title "${TITLE}" ` +
       `(the route's default), issued today; REPORT_CHUNK_SIZE ${byDefault(chunkSize, defaults.REPORT_CHUNK_SIZE)} → ` +
@@ -683,12 +755,13 @@ export async function runReports(options: ReportOptions): Promise<boolean> {
     '',
     '### Rounds',
     '',
-    '| round | variant | seconds | cards/s | CPU ms/card | cores busy | redis cores | machine cores | render s | zip s | chunks per worker | finish spread s | idle before s |',
-    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |',
+    '| round | variant | seconds | cards/s | CPU ms/card | rendering / main / other ms/card | cores busy | redis cores | machine cores | render s | zip s | chunks per worker | finish spread s | idle before s |',
+    '| ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |',
     ...rounds.map(
       (r) =>
         `| ${r.round} | ${r.variant} | ${fixed(r.seconds)} | ${fixed(r.cards / r.seconds, 0)} | ` +
-        `${fixed(r.cpuMs / r.cards)} | ${fixed(r.cores)} | ${fixed(r.redisCores ?? NaN)} | ` +
+        `${fixed(r.cpuMs / r.cards)} | ${THREAD_PARTS.map((t) => fixed(r.threads[t] / r.cards)).join(' / ')} | ` +
+        `${fixed(r.cores)} | ${fixed(r.redisCores ?? NaN)} | ` +
         `${fixed(r.machineCores ?? NaN)} | ${r.phases ? fixed(r.phases.render) : '—'} | ` +
         `${r.phases ? fixed(r.phases.zip) : '—'} | ` +
         `${r.chunks ? r.chunks.join(' + ') : '—'} | ` +
