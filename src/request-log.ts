@@ -13,8 +13,8 @@ declare module 'express-serve-static-core' {
 
 /** A proxy's request id is kept when it looks like one (one id across services). */
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
-/** Probes would drown the log. */
-const QUIET = new Set(['/healthz', '/readyz']);
+/** Probes and scrapes would drown the log. */
+const QUIET = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
  * Request ids and one log line per request. Hand-written rather than pino-http: that spent
