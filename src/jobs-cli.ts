@@ -22,6 +22,7 @@ import {
   statusUrl,
   type Offloader,
 } from './offload/index.js';
+import { oldestWaitingMs } from './metrics.js';
 import { createProducerConnection } from './redis.js';
 
 const USAGE = `usage: npm run jobs -- <command> [options]
@@ -282,19 +283,6 @@ async function connected(connection: Redis, url: string): Promise<void> {
     const { host } = new URL(url); // never the password
     throw new CliError(`cannot reach Redis at ${host} (REDIS_URL) within ${CONNECT_MS / 1000} s`);
   }
-}
-
-/**
- * How long the oldest job ready to run has waited, in ms (0 when none waits): the end of the
- * `wait` list (BullMQ pushes new jobs on the left) and the next prioritized job. The same
- * measure as GET /metrics' offload_queue_latency_seconds (src/metrics.ts).
- */
-async function oldestWaitingMs(queue: Queue, now: number): Promise<number> {
-  const jobs = [
-    ...(await queue.getJobs(['wait'], 0, 0, true)),
-    ...(await queue.getJobs(['prioritized'], 0, 0, true)),
-  ];
-  return Math.max(0, ...jobs.map((job) => now - job.timestamp - (job.delay || 0)));
 }
 
 function required(value: string | undefined, usage: string): string {

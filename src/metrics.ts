@@ -217,7 +217,7 @@ function followEvents(
  * How long the oldest ready job has waited, in ms: the end of the `wait` list (BullMQ pushes
  * new jobs on the left) and the next prioritized job. A delayed job counts from when it was due.
  */
-async function oldestWaitingMs(queue: Queue, now: number): Promise<number> {
+export async function oldestWaitingMs(queue: Queue, now: number): Promise<number> {
   const jobs = [
     ...(await queue.getJobs(['wait'], 0, 0, true)),
     ...(await queue.getJobs(['prioritized'], 0, 0, true)),
