@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readiness } from '../../src/monitor.js';
@@ -88,6 +89,17 @@ describe('logs, preflight and heartbeats of the Procfile processes', function ()
       assert.ok(!text.includes(password), `no password in: ${text}`);
       assert.ok(!text.includes('Welcome, Log Test'), `no mail subject or body in: ${text}`);
     }
+  });
+
+  it('when web has served requests, then it has not loaded sharp (libvips is in the worker only)', async function () {
+    const maps = `/proc/${web.child.pid}/maps`;
+    if (!existsSync(maps)) {
+      console.log(`      skipped: no ${maps} (not Linux), so loaded libraries cannot be listed`);
+      this.skip();
+    }
+    const probe = await fetch(`${base}/metrics`);
+    assert.equal(probe.status, 200);
+    assert.doesNotMatch(await readFile(maps, 'utf8'), /libvips/);
   });
 
   it('when the worker beats, then /readyz counts it per queue; after its SIGTERM, none', async () => {
