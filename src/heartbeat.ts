@@ -67,6 +67,8 @@ export function startHeartbeat({
     first,
     async stop() {
       clearInterval(timer);
+      // Without Redis the lists cannot be told; the TTL takes this worker off them instead.
+      if (redis.status !== 'ready') return;
       await pending;
       const multi = redis.multi();
       for (const queue of queues) multi.zrem(keyOf(prefix, queue), id);

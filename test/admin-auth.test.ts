@@ -4,6 +4,7 @@ import express, { type Express } from 'express';
 import { pino } from 'pino';
 import request from 'supertest';
 import { adminAuth } from '../src/admin-auth.js';
+import { ConfigError, loadConfig } from '../src/config.js';
 import { requestLog } from '../src/request-log.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -117,5 +118,22 @@ describe('adminAuth', () => {
         .set('Sec-Fetch-Site', 'cross-site')
         .expect(200);
     });
+  });
+});
+
+describe('ADMIN_PASSWORD and ADMIN_WRITES in the configuration', () => {
+  it('when the password is short, then the configuration is refused, naming the key', () => {
+    assert.throws(
+      () => loadConfig({ ADMIN_PASSWORD: 'short' }),
+      (error: unknown) =>
+        error instanceof ConfigError && /^ADMIN_PASSWORD:/.test(error.problems.join()),
+    );
+  });
+
+  it('when unset, then the admin area is off and read-only', () => {
+    const config = loadConfig({});
+    assert.equal(config.ADMIN_PASSWORD, undefined);
+    assert.equal(config.ADMIN_WRITES, false);
+    assert.equal(loadConfig({ ADMIN_WRITES: 'true' }).ADMIN_WRITES, true);
   });
 });
