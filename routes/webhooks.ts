@@ -19,13 +19,18 @@ import { sendAccepted, type Offloader } from '../src/offload/index.js';
  * the same job instead of calling the receiver twice.
  */
 export function webhooksRouter({ offloader, deps }: { offloader: Offloader; deps: Deps }): Router {
+  // The URL parser would silently drop a CR, LF or tab and escape a NUL: refuse them instead,
+  // so the URL called is the one the client sent.
+  const oneLine = z.string().regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
   const body = z.strictObject({
-    url: deps.config.WEBHOOK_ALLOW_PRIVATE
-      ? webhookUrl
-      : webhookUrl.superRefine((url, ctx) => {
-          const problem = privateHostProblem(new URL(url));
-          if (problem) ctx.addIssue({ code: 'custom', message: problem });
-        }),
+    url: oneLine.pipe(
+      deps.config.WEBHOOK_ALLOW_PRIVATE
+        ? webhookUrl
+        : webhookUrl.superRefine((url, ctx) => {
+            const problem = privateHostProblem(new URL(url));
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          }),
+    ),
     event: webhookEvent,
     payload: webhookPayload,
   });

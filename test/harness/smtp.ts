@@ -63,6 +63,9 @@ export async function startSmtp(): Promise<TestSmtp> {
       });
     },
   });
+  // A client killed mid-conversation (kill -9 of a worker) resets its connection: the server
+  // emits that as an error, which would otherwise be thrown in the test process.
+  server.on('error', () => undefined);
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return smtp;
 }
