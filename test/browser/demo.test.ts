@@ -110,8 +110,13 @@ describe('the demo page in a browser', function () {
   const shot = (name: string) => page.screenshot({ path: join(SCREENSHOTS, name), fullPage: true });
 
   it('when the signup runs both ways, then both times show and the offloaded one is smaller', async () => {
+    const polled: string[] = [];
+    page.on('request', (req) => {
+      if (/^\/jobs\/[^/]+$/.test(new URL(req.url()).pathname)) polled.push(req.url());
+    });
     await page.click('#signup-form button');
     await textOf('#signup-offloaded [data-role=state]', /mail sent by a worker/);
+    assert.deepEqual(polled, [], 'live from the event stream, no polling');
     const inline = await textOf('#signup-inline [data-role=timing]', /\d+ ms · 201/);
     const offloaded = await textOf('#signup-offloaded [data-role=timing]', /\d+ ms · 202/);
     const ms = (text: string) => Number(/(\d+) ms/.exec(text)?.[1]);
@@ -199,6 +204,29 @@ describe('the demo page in a browser', function () {
     assert.equal(zip.status, 200);
     const bytes = Buffer.from(await zip.arrayBuffer());
     assert.equal(bytes.subarray(0, 4).toString('latin1'), 'PK\x03\x04', 'a zip file');
+  });
+
+  it('when the browser has no EventSource, then the page polls the status and still shows the result', async () => {
+    const context = await browser!.newContext();
+    const plain = await context.newPage();
+    try {
+      await plain.addInitScript(() => {
+        delete (globalThis as { EventSource?: unknown }).EventSource;
+      });
+      await plain.goto(`${base}/`);
+      const polled: string[] = [];
+      plain.on('request', (req) => {
+        if (/^\/jobs\/[^/]+$/.test(new URL(req.url()).pathname)) polled.push(req.url());
+      });
+      await plain.click('#signup-form button');
+      const done = plain.locator('#signup-offloaded [data-role=state]', {
+        hasText: /mail sent by a worker/,
+      });
+      await done.waitFor({ timeout: 60_000 });
+      assert.ok(polled.length > 0, 'the status URL was polled');
+    } finally {
+      await context.close();
+    }
   });
 
   it('when seen on a phone, then the panels stack and nothing overflows sideways', async () => {
