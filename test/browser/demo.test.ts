@@ -33,6 +33,8 @@ declare const MutationObserver: new (callback: () => void) => {
 /** Exposed to the page by the test (page.exposeFunction). */
 declare function recordState(text: string): void;
 
+const ADMIN_PASSWORD = `browser-test-${randomUUID()}`;
+
 function findChromium(): string | undefined {
   for (const name of ['chromium', 'chromium-browser']) {
     const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
@@ -73,6 +75,7 @@ describe('the demo page in a browser', function () {
       PORT: String(port),
       // Several chunks, so the ID-card progress climbs in steps.
       REPORT_CHUNK_SIZE: '50',
+      ADMIN_PASSWORD,
       LOG_LEVEL: 'warn',
     };
     const web = startProcess('web', { ...env, LOG_LEVEL: 'info' });
@@ -224,6 +227,26 @@ describe('the demo page in a browser', function () {
       });
       await done.waitFor({ timeout: 60_000 });
       assert.ok(polled.length > 0, 'the status URL was polled');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('when an admin opens the queue dashboard with the password, then it lists the queues (and without it, 401)', async () => {
+    const anonymous = await fetch(`${base}/admin/queues`);
+    assert.equal(anonymous.status, 401);
+    const context = await browser!.newContext({
+      httpCredentials: { username: 'admin', password: ADMIN_PASSWORD },
+      viewport: { width: 1280, height: 900 },
+    });
+    try {
+      const admin = await context.newPage();
+      await admin.goto(`${base}/admin/queues`);
+      // bull-board's menu names every queue once its API answered.
+      for (const queue of ['mail', 'media', 'reports']) {
+        await admin.getByRole('link', { name: queue, exact: true }).first().waitFor();
+      }
+      await admin.screenshot({ path: join(SCREENSHOTS, 'dashboard.png') });
     } finally {
       await context.close();
     }
