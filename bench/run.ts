@@ -1,25 +1,50 @@
 // `npm run bench`: the benchmark suites, one after the other; each writes its own section of
 // bench/RESULTS.md. See bench/README.md.
-//   --suite http,thumbnails,reports   which suites (default: all)
-//   --rounds 5                interleaved rounds per suite
+//   --suite http,thumbnails,reports,...   which suites (default: all but soak)
+//   --rounds N                interleaved rounds per suite (default: 5; 3 for the suites
+//                             after reports, to keep the whole run near 10 minutes)
 //   http:        --duration 5 --warmup 3 --connections 50 --only bare-json,bare-add,offload
 //   thumbnails:  --concurrency N (default: the app's WORKER_CONCURRENCY default)
 //   reports:     --concurrency N, --chunk-size N (default: the app's REPORT_CHUNK_SIZE default)
+//   producer:    --producer-jobs 4000 (jobs per mode per round)
+//   e2e:         --jobs 3000 --celery-jobs 1000 (jobs per drain)
+//   pickup:      --rate 200 --seconds 10 (jobs/s, seconds per round)
+//   benefit:     --duration 5 --connections 50 (as http)
+//   email:       --mails 500 --concurrency N
+//   soak:        --minutes 10 (only when asked for: `--suite soak`)
 //   --cpu-prof DIR            V8 CPU profiles of the servers' process (http), the worker
 //                             (thumbnails), the workers and a bare pass (reports) into DIR
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
+import { runBenefit } from './benefit.js';
 import { cleanup } from './common.js';
+import { runE2e } from './e2e.js';
+import { runEmail } from './email.js';
 import { runHttp } from './http.js';
+import { runPickup } from './pickup.js';
+import { runProducer } from './producer.js';
 import { runReports } from './reports.js';
+import { runSoak } from './soak.js';
 import { runThumbnails } from './thumbnails.js';
 
-const SUITES = ['http', 'thumbnails', 'reports'] as const;
+const SUITES = [
+  'http',
+  'thumbnails',
+  'reports',
+  'producer',
+  'e2e',
+  'pickup',
+  'benefit',
+  'email',
+  'soak',
+] as const;
+/** Run only when named: `npm run bench -- --suite soak`. */
+const ON_REQUEST: readonly string[] = ['soak'];
 
 const { values: args } = parseArgs({
   options: {
-    suite: { type: 'string', default: SUITES.join(',') },
-    rounds: { type: 'string', default: '5' },
+    suite: { type: 'string', default: SUITES.filter((s) => !ON_REQUEST.includes(s)).join(',') },
+    rounds: { type: 'string' },
     duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '3' },
     connections: { type: 'string', default: '50' },
@@ -27,6 +52,13 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: String(loadConfig({}).WORKER_CONCURRENCY) },
     'chunk-size': { type: 'string', default: String(loadConfig({}).REPORT_CHUNK_SIZE) },
     'cpu-prof': { type: 'string' },
+    'producer-jobs': { type: 'string', default: '4000' },
+    jobs: { type: 'string', default: '3000' },
+    'celery-jobs': { type: 'string', default: '1000' },
+    minutes: { type: 'string', default: '10' },
+    rate: { type: 'string', default: '200' },
+    mails: { type: 'string', default: '500' },
+    seconds: { type: 'string', default: '10' },
   },
 });
 const chosen = args.suite.split(',').map((name) => name.trim());
@@ -52,7 +84,8 @@ try {
   for (const suite of SUITES.filter((name) => chosen.includes(name))) {
     console.log(`\n=== suite ${suite} ===\n`);
     try {
-      const rounds = Number(args.rounds);
+      const rounds = Number(args.rounds ?? 5);
+      const fewerRounds = Number(args.rounds ?? 3);
       const cpuProf = args['cpu-prof'];
       let ok: boolean;
       switch (suite) {
@@ -76,6 +109,40 @@ try {
             chunkSize: Number(args['chunk-size']),
             cpuProf,
           });
+          break;
+        case 'producer':
+          ok = await runProducer({ rounds: fewerRounds, jobs: Number(args['producer-jobs']) });
+          break;
+        case 'e2e':
+          ok = await runE2e({
+            rounds: fewerRounds,
+            jobs: Number(args.jobs),
+            celeryJobs: Number(args['celery-jobs']),
+          });
+          break;
+        case 'pickup':
+          ok = await runPickup({
+            rounds: fewerRounds,
+            rate: Number(args.rate),
+            seconds: Number(args.seconds),
+          });
+          break;
+        case 'benefit':
+          ok = await runBenefit({
+            rounds: fewerRounds,
+            duration: Number(args.duration),
+            connections: Number(args.connections),
+          });
+          break;
+        case 'email':
+          ok = await runEmail({
+            rounds: fewerRounds,
+            mails: Number(args.mails),
+            concurrency: Number(args.concurrency),
+          });
+          break;
+        case 'soak':
+          ok = await runSoak({ minutes: Number(args.minutes) });
           break;
       }
       pass &&= ok;

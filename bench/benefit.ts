@@ -1,0 +1,226 @@
+// The benefit suite: what offloading buys a request whose work is slow. The Procfile's `web`
+// process (src/web.ts) answers POST /signup either offloaded (202: enqueue the welcome email) or
+// `?mode=sync` (201: send it inside the request), against an SMTP server in this process that
+// takes 200 ms per message. Run by bench/run.ts (`npm run bench -- --suite benefit`).
+import autocannon from 'autocannon';
+import { randomBytes } from 'node:crypto';
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { SMTPServer } from 'smtp-server';
+import { freePort } from '../test/harness/ports.js';
+import { hasRedisServer, startRedis } from '../test/harness/redis.js';
+import {
+  fixed,
+  header,
+  median,
+  MIN_ROUNDS_TO_WRITE,
+  onCleanup,
+  root,
+  start,
+  version,
+  writeSection,
+} from './common.js';
+
+const SMTP_DELAY_MS = 200;
+const TARGET = 20; // offloaded p99 at least 20× lower than sync
+const BODY = JSON.stringify({ email: 'ada@example.com', name: 'Ada Lovelace' });
+const VARIANTS = ['sync', 'offloaded'] as const;
+type Variant = (typeof VARIANTS)[number];
+const PATH: Record<Variant, string> = { sync: '/signup?mode=sync', offloaded: '/signup' };
+const STATUS: Record<Variant, string> = { sync: '201', offloaded: '202' };
+
+export interface BenefitOptions {
+  rounds: number;
+  /** Seconds per round. */
+  duration: number;
+  connections: number;
+}
+
+interface Round {
+  variant: Variant;
+  round: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  bad: number;
+  /** Messages the SMTP server accepted during the round. */
+  mails: number;
+}
+
+/** An SMTP server that takes `delayMs` to accept each message (a slow provider). */
+async function slowSmtp(delayMs: number) {
+  const port = await freePort();
+  const counter = { mails: 0 };
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    disableReverseLookup: true,
+    logger: false,
+    onData(stream, _session, callback) {
+      stream.resume(); // read and drop the message
+      stream.on('end', () => {
+        setTimeout(() => {
+          counter.mails += 1;
+          callback();
+        }, delayMs);
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  onCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { url: `smtp://127.0.0.1:${port}`, counter };
+}
+
+/** Runs the benefit suite; true when the run is valid and the target is met. */
+export async function runBenefit(options: BenefitOptions): Promise<boolean> {
+  const { rounds, duration, connections } = options;
+  if (![rounds, duration, connections].every((n) => Number.isInteger(n) && n >= 1)) {
+    throw new Error('bad benefit options');
+  }
+  const started = start();
+  if (!hasRedisServer()) throw new Error('redis-server is not on PATH');
+  const redis = await startRedis();
+  onCleanup(() => redis.destroy());
+  const dir = await mkdtemp(join(os.tmpdir(), 'offload-bench-benefit-'));
+  onCleanup(() => rm(dir, { recursive: true, force: true }));
+  const admin = new Redis(redis.url, { maxRetriesPerRequest: null });
+  onCleanup(() => admin.disconnect());
+  const redisVersion = /redis_version:([^\r\n]+)/.exec(await admin.info('server'))?.[1] ?? '?';
+  const smtp = await slowSmtp(SMTP_DELAY_MS);
+
+  // The web process as the Procfile runs it (under tsx), logs to /dev/null.
+  const port = await freePort();
+  const web = fork(root('src/web.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      PORT: String(port),
+      REDIS_URL: redis.url,
+      OFFLOAD_MODE: 'queue',
+      SMTP_URL: smtp.url,
+      STORAGE_DIR: join(dir, 'storage'),
+      OUTBOX_DIR: join(dir, 'outbox'),
+      SIGNING_SECRET: randomBytes(32).toString('base64url'),
+      LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  onCleanup(async () => {
+    if (web.exitCode !== null || web.signalCode !== null) return;
+    const exited = once(web, 'exit');
+    web.kill('SIGTERM');
+    await exited;
+  });
+  for (let tries = 0; ; tries++) {
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (tries > 300 || web.exitCode !== null) throw new Error('the web process did not start');
+    await sleep(100);
+  }
+
+  async function measure(variant: Variant, round: number, seconds: number): Promise<Round> {
+    await admin.flushall('SYNC'); // the offloaded mails pile up: no worker runs (see README)
+    await sleep(300);
+    const mailsBefore = smtp.counter.mails;
+    const result = await autocannon({
+      url: `http://127.0.0.1:${port}${PATH[variant]}`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: BODY,
+      connections,
+      pipelining: 1,
+      duration: seconds,
+    });
+    await sleep(SMTP_DELAY_MS + 300); // the last sync requests' mails land
+    const statuses = Object.entries(result.statusCodeStats ?? {});
+    const wrong = statuses
+      .filter(([code]) => code !== STATUS[variant])
+      .reduce((sum, [, { count = 0 }]) => sum + count, 0);
+    return {
+      variant,
+      round,
+      rps: result.requests.average,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      requests: result.requests.total,
+      bad: wrong + result.errors + result.timeouts,
+      mails: smtp.counter.mails - mailsBefore,
+    };
+  }
+  const show = (r: Round) =>
+    console.log(
+      `${r.round ? `round ${r.round}` : 'warm-up'}  ${r.variant.padEnd(9)} ` +
+        `${fixed(r.rps, 0).padStart(6)} req/s  p50 ${fixed(r.p50, 1)} ms  p99 ${fixed(r.p99, 1)} ms  ` +
+        `${r.requests} requests, ${r.mails} mails, bad ${r.bad}`,
+    );
+  for (const variant of VARIANTS) show(await measure(variant, 0, 2));
+  const results: Round[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    for (const variant of VARIANTS) {
+      const r = await measure(variant, round, duration);
+      results.push(r);
+      show(r);
+    }
+  }
+
+  const med = (variant: Variant, key: 'rps' | 'p50' | 'p99') =>
+    median(results.filter((r) => r.variant === variant).map((r) => r[key]));
+  const p99Ratio = med('sync', 'p99') / med('offloaded', 'p99');
+  // Every sync 201 is a mail the server accepted; offloaded requests send none in the request.
+  const valid = results.every(
+    (r) => r.bad === 0 && (r.variant === 'sync' ? r.mails >= r.requests : r.mails === 0),
+  );
+  const ok = valid && p99Ratio >= TARGET;
+  const table = [
+    '| variant | req/s | p50 ms | p99 ms | rounds (req/s, p99) | requests | mails sent in requests | errors + wrong status |',
+    '| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
+    ...VARIANTS.map((variant) => {
+      const mine = results.filter((r) => r.variant === variant);
+      return (
+        `| ${variant} (${STATUS[variant]}) | ${fixed(med(variant, 'rps'), 0)} | ${fixed(med(variant, 'p50'), 1)} | ` +
+        `${fixed(med(variant, 'p99'), 1)} | ${mine.map((r) => `${fixed(r.rps, 0)}, ${fixed(r.p99, 0)}`).join('; ')} | ` +
+        `${mine.reduce((s, r) => s + r.requests, 0)} | ${mine.reduce((s, r) => s + r.mails, 0)} | ` +
+        `${mine.reduce((s, r) => s + r.bad, 0)} |`
+      );
+    }),
+    '',
+    '| ratio | value | target | verdict |',
+    '| --- | ---: | --- | --- |',
+    `| sync p99 / offloaded p99 | ${fixed(p99Ratio, 1)}× | ≥ ${TARGET}× | ${ok ? 'PASS' : 'FAIL'} |`,
+    `| offloaded req/s / sync req/s | ${fixed(med('offloaded', 'rps') / med('sync', 'rps'), 1)}× | — | — |`,
+    '',
+    valid
+      ? 'Valid run: every response had its variant’s status (201 sync, 202 offloaded), no errors; the SMTP server accepted a mail for every sync 201 and none during offloaded rounds.'
+      : 'INVALID RUN: wrong statuses, errors, or mails that do not match the requests (see the rounds).',
+  ];
+  const full = [
+    '## benefit: POST /signup sync vs offloaded, against a 200 ms SMTP server',
+    '',
+    ...header(
+      started,
+      `Redis ${redisVersion}, bullmq ${version('bullmq')}, express ${version('express')}, nodemailer ${version('nodemailer')}, smtp-server ${version('smtp-server')}, autocannon ${version('autocannon')}`,
+    ),
+    `- The Procfile's \`web\` process (src/web.ts under tsx, OFFLOAD_MODE=queue, LOG_LEVEL=info to /dev/null), SMTP_URL pointing at an smtp-server in the bench process that accepts each message ${SMTP_DELAY_MS} ms after its DATA (a slow provider); the app's mailer opens a connection per message (no pool).`,
+    `- \`sync\` = \`POST /signup?mode=sync\`: renders and sends the welcome email inside the request (201). \`offloaded\` = \`POST /signup\`: validates, enqueues send-email, answers 202. No worker runs: the 202's latency does not depend on one (the mails wait in Redis, flushed before every round).`,
+    `- Load: autocannon, ${connections} connections (as the http suite), no pipelining, \`${BODY}\`; a 2 s warm-up per variant, then ${rounds} interleaved rounds of ${duration} s.`,
+    '',
+    '### Summary (medians over rounds)',
+    '',
+    ...table,
+    '',
+  ].join('\n');
+  console.log(`\n${table.join('\n')}`);
+  if (rounds >= MIN_ROUNDS_TO_WRITE) writeSection('benefit', full);
+  else console.log(`\n(under ${MIN_ROUNDS_TO_WRITE} rounds: RESULTS.md left as it was)`);
+  return ok;
+}

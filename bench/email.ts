@@ -1,0 +1,226 @@
+// The email suite (the "work jobs" row for send-email; thumbnails and reports have their own
+// suites): welcome emails through a real worker process (workers/main.ts, send-email jobs on
+// the `mail` queue) against a bare nodemailer loop sending the same message in this process,
+// both to a local SMTP server, both with the same number in flight. Run by bench/run.ts
+// (`npm run bench -- --suite email`).
+import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { QueueEvents } from 'bullmq';
+import nodemailer from 'nodemailer';
+import { sendEmail } from '../jobs/index.js';
+import { connectOffloader, quit } from '../src/boot.js';
+import { loadConfig } from '../src/config.js';
+import { closeDeps, createDeps } from '../src/deps.js';
+import { createLogger } from '../src/logger.js';
+import { welcome } from '../src/mail/templates.js';
+import { hasRedisServer, startRedis } from '../test/harness/redis.js';
+import {
+  fixed,
+  header,
+  median,
+  MIN_ROUNDS_TO_WRITE,
+  onCleanup,
+  start,
+  version,
+  writeSection,
+} from './common.js';
+import { startSmtpSink } from './smtp-sink.js';
+import type { ProbeReply } from './worker-probe.js';
+import { Completions, probe, startWorker, stopWorker } from './worker-process.js';
+
+const TARGET = 0.85;
+const INPUT = { template: 'welcome', to: 'ada@example.com', name: 'Ada Lovelace' } as const;
+
+export interface EmailOptions {
+  rounds: number;
+  /** Emails per variant per round. */
+  mails: number;
+  /** WORKER_CONCURRENCY, and the bare loop's mails in flight. */
+  concurrency: number;
+}
+
+interface Round {
+  variant: 'bare' | 'offload';
+  round: number;
+  seconds: number;
+  mails: number;
+  /** CPU ms per mail of the process doing the work. */
+  cpuMs: number;
+  lag?: ProbeReply['lag'];
+}
+
+/** Runs the email suite; true when the run is valid and the target is met. */
+export async function runEmail(options: EmailOptions): Promise<boolean> {
+  const { rounds, mails, concurrency } = options;
+  if (![rounds, mails, concurrency].every((n) => Number.isInteger(n) && n >= 1)) {
+    throw new Error('bad email options');
+  }
+  const started = start();
+  if (!hasRedisServer()) throw new Error('redis-server is not on PATH');
+  const redis = await startRedis();
+  onCleanup(() => redis.destroy());
+  const dir = await mkdtemp(join(os.tmpdir(), 'offload-bench-email-'));
+  onCleanup(() => rm(dir, { recursive: true, force: true }));
+
+  // A local SMTP server that takes every message at once (bench/smtp-sink.ts says why not
+  // smtp-server here).
+  const smtp = await startSmtpSink();
+  const smtpUrl = smtp.url;
+
+  const env = {
+    REDIS_URL: redis.url,
+    QUEUE_PREFIX: 'bench',
+    OFFLOAD_MODE: 'queue',
+    SMTP_URL: smtpUrl,
+    STORAGE_DIR: join(dir, 'storage'),
+    OUTBOX_DIR: join(dir, 'outbox'),
+    SIGNING_SECRET: randomBytes(32).toString('base64url'),
+    WORKER_QUEUES: 'mail',
+    WORKER_CONCURRENCY: String(concurrency),
+    LOG_LEVEL: 'info',
+  };
+  const config = loadConfig({ ...env, LOG_LEVEL: 'warn' });
+  const log = createLogger(config.LOG_LEVEL, 'bench');
+  const deps = createDeps(config);
+  onCleanup(() => closeDeps(deps));
+  const { offloader, connection } = connectOffloader(config, log, deps);
+  onCleanup(() => quit(connection));
+  onCleanup(() => offloader.close());
+  if (connection && connection.status !== 'ready') await once(connection, 'ready');
+  const events = new QueueEvents(sendEmail.queue, {
+    connection: { host: '127.0.0.1', port: redis.port },
+    prefix: config.QUEUE_PREFIX,
+  });
+  onCleanup(() => events.close());
+  const completions = new Completions(events);
+  await events.waitUntilReady();
+  const worker = await startWorker(
+    { ...process.env, ...env, NODE_ENV: 'production' },
+    { probe: true },
+  );
+
+  // bare: nodemailer as the app's mailer uses it (a transport from the URL, no pool), the
+  // message the welcome template renders, sent `concurrency` at a time.
+  const transport = nodemailer.createTransport(smtpUrl);
+  onCleanup(() => transport.close());
+  const letter = welcome({ name: INPUT.name, appUrl: config.PUBLIC_URL });
+  const domain = /@([^>\s]+)>?\s*$/.exec(config.MAIL_FROM)?.[1] ?? 'offload.localhost';
+  async function bare(round: number, count: number): Promise<Round> {
+    const cpu = process.cpuUsage();
+    const begin = performance.now();
+    let next = 0;
+    const lane = async () => {
+      for (let i = next++; i < count; i = next++) {
+        await transport.sendMail({
+          from: config.MAIL_FROM,
+          to: INPUT.to,
+          subject: letter.subject,
+          text: letter.text,
+          html: letter.html,
+          messageId: `<${randomUUID()}@${domain}>`,
+          disableFileAccess: true,
+          disableUrlAccess: true,
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, lane));
+    const seconds = (performance.now() - begin) / 1000;
+    const { user, system } = process.cpuUsage(cpu);
+    return { variant: 'bare', round, seconds, mails: count, cpuMs: (user + system) / 1000 / count };
+  }
+  async function offload(round: number, count: number): Promise<Round> {
+    const before = await probe(worker.child);
+    const begin = performance.now();
+    const ids = await Promise.all(
+      Array.from({ length: count }, async () => (await offloader.enqueue(sendEmail, INPUT)).id),
+    );
+    const { end } = await completions.all(ids, worker.child);
+    const after = await probe(worker.child);
+    return {
+      variant: 'offload',
+      round,
+      seconds: (end - begin) / 1000,
+      mails: count,
+      cpuMs: (after.cpu - before.cpu) / 1000 / count,
+      lag: after.lag,
+    };
+  }
+  const show = (r: Round) =>
+    console.log(
+      `${r.round ? `round ${r.round}` : 'warm-up'}  ${r.variant.padEnd(7)} ` +
+        `${fixed(r.mails / r.seconds, 0).padStart(5)} mails/s  cpu ${fixed(r.cpuMs, 2)} ms/mail` +
+        (r.lag ? `  lag p99 ${fixed(r.lag.p99, 0)} ms, max ${fixed(r.lag.max, 0)} ms` : ''),
+    );
+
+  const receivedBefore = await smtp.received();
+  show(await bare(0, Math.min(mails, 200)));
+  show(await offload(0, Math.min(mails, 200)));
+  const results: Round[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    for (const run of [bare, offload]) {
+      const r = await run(round, mails);
+      results.push(r);
+      show(r);
+    }
+  }
+  const expectedMails = 2 * (Math.min(mails, 200) + rounds * mails);
+  const receivedMails = (await smtp.received()) - receivedBefore;
+  const mailsOk = receivedMails === expectedMails;
+  const failedAttempts = worker.failedAttempts;
+  const exit = await stopWorker(worker.child);
+
+  const of = (variant: Round['variant']) => results.filter((r) => r.variant === variant);
+  const rate = (variant: Round['variant']) => median(of(variant).map((r) => r.mails / r.seconds));
+  const ratio = rate('offload') / rate('bare');
+  const lagP99 = median(of('offload').map((r) => r.lag?.p99 ?? NaN));
+  const lagMax = median(of('offload').map((r) => r.lag?.max ?? NaN));
+  const valid = mailsOk && failedAttempts === 0 && completions.stalled === 0 && exit === 0;
+  const ok = valid && ratio >= TARGET;
+  const table = [
+    '| variant | mails/s | rounds | CPU ms/mail | worker event-loop lag p99 / max ms |',
+    '| --- | ---: | --- | ---: | ---: |',
+    ...(['bare', 'offload'] as const).map(
+      (variant) =>
+        `| ${variant} | ${fixed(rate(variant), 0)} | ${of(variant)
+          .map((r) => fixed(r.mails / r.seconds, 0))
+          .join(', ')} | ${fixed(median(of(variant).map((r) => r.cpuMs)), 2)} | ` +
+        (variant === 'offload' ? `${fixed(lagP99, 0)} / ${fixed(lagMax, 0)}` : '—') +
+        ' |',
+    ),
+    '',
+    '| ratio | value | target | verdict |',
+    '| --- | ---: | --- | --- |',
+    `| offload / bare mails/s | ${fixed(ratio)}× | ≥ ${TARGET}×, 0 stalled | ${ok ? 'PASS' : 'FAIL'} |`,
+    '',
+    valid
+      ? `Valid run: the SMTP server received every mail of both variants (${expectedMails}), no failed attempt, 0 stalled jobs, the worker stopped cleanly on SIGTERM.`
+      : `INVALID RUN: mails received ${receivedMails} of ${expectedMails}, failed attempts ${failedAttempts}, stalled ${completions.stalled}, worker exit ${String(exit)}.`,
+    '',
+    'The other work jobs have their own suites: make-thumbnail in **thumbnails**, render-cards + zip-report in **reports** (sections above).',
+  ];
+  const full = [
+    '## email: send-email through a worker vs a bare nodemailer loop',
+    '',
+    ...header(
+      started,
+      `bullmq ${version('bullmq')}, nodemailer ${version('nodemailer')}, pino ${version('pino')}`,
+    ),
+    `- A minimal SMTP server in its own process (bench/smtp-sink.ts) accepts every message at once, for both variants: smtp-server holds each connection 100 ms before its greeting, and with a connection per message both variants would only measure that timer.`,
+    `- \`bare\`: this process, \`nodemailer.createTransport(SMTP_URL)\` (as src/mail/mailer.ts: no pool, a connection per message) sending the rendered welcome message, ${concurrency} in flight.`,
+    `- \`offload\`: a real worker process (workers/main.ts under tsx, WORKER_QUEUES=mail, WORKER_CONCURRENCY=${concurrency}, LOG_LEVEL=info, logs piped to the bench; bench/worker-probe.ts preloaded for CPU and event-loop lag) runs one send-email job per mail, enqueued with \`offloader.enqueue(sendEmail, {template: welcome, …})\`; timed from the first enqueue to the last \`completed\` event (QueueEvents).`,
+    `- ${mails} mails per variant per round (200 in a warm-up pass each), ${rounds} interleaved rounds (bare, offload).`,
+    '',
+    '### Summary (medians over rounds)',
+    '',
+    ...table,
+    '',
+  ].join('\n');
+  console.log(`\n${table.join('\n')}`);
+  if (rounds >= MIN_ROUNDS_TO_WRITE) writeSection('email', full);
+  else console.log(`\n(under ${MIN_ROUNDS_TO_WRITE} rounds: RESULTS.md left as it was)`);
+  return ok;
+}
