@@ -5,6 +5,7 @@ import type { RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from './logger.js';
+import type { JobData } from './offload/index.js';
 import { isConnectionError } from './redis.js';
 
 /** BullMQ's job counts, as the `state` label of offload_queue_jobs. */
@@ -67,10 +68,16 @@ export function createMetrics(options: MetricsOptions): Metrics {
     labelNames: ['name'],
     registers: [registry],
   });
+  const dropped = new Counter({
+    name: 'offload_jobs_dropped_total',
+    help: 'Jobs cancelled or expired (not failures), by job name and state',
+    labelNames: ['name', 'state'],
+    registers: [registry],
+  });
   const jobBuckets = [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
   const runTime = new Histogram({
     name: 'offload_job_run_seconds',
-    help: 'Time a job ran (its last attempt), by job name',
+    help: 'Time a job ran (its last attempt), by job name and final state',
     labelNames: ['name', 'outcome'],
     buckets: jobBuckets,
     registers: [registry],
@@ -110,11 +117,15 @@ export function createMetrics(options: MetricsOptions): Metrics {
     },
   });
 
-  const observe = async (queue: Queue, jobId: string, outcome: 'completed' | 'failed') => {
+  const observe = async (queue: Queue, jobId: string, event: 'completed' | 'failed') => {
     const job = await Job.fromId(queue, jobId);
     if (!job) return; // already removed: nothing to time
     const name = job.name;
-    (outcome === 'completed' ? completed : failed).inc({ name });
+    // BullMQ fails cancelled and expired jobs too; the offloader marks them in the data.
+    const outcome = event === 'failed' ? ((job.data as JobData).outcome ?? 'failed') : event;
+    if (outcome === 'completed') completed.inc({ name });
+    else if (outcome === 'failed') failed.inc({ name });
+    else dropped.inc({ name, state: outcome });
     if (job.processedOn !== undefined && job.finishedOn !== undefined) {
       runTime.observe({ name, outcome }, (job.finishedOn - job.processedOn) / 1000);
       const due = job.timestamp + (job.delay || 0);

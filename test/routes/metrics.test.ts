@@ -26,6 +26,7 @@ describe('GET /metrics', function () {
       'http_request_duration_seconds',
       'offload_jobs_completed_total',
       'offload_jobs_failed_total',
+      'offload_jobs_dropped_total',
       'offload_job_run_seconds',
       'offload_job_wait_seconds',
       'offload_queue_jobs',
@@ -98,5 +99,17 @@ describe('GET /metrics', function () {
       sample(text, 'offload_jobs_completed_total', { name: 'make-thumbnail' }),
       undefined,
     );
+  });
+
+  it('when a waiting job is cancelled, then it counts as dropped, not as failed', async () => {
+    const accepted = await t.offloader.enqueue(makeThumbnail, { key: `uploads/${randomUUID()}` });
+    assert.equal((await t.offloader.cancel(accepted.id))?.state, 'cancelled');
+    t.startWorkers(); // a worker takes it out of its queue
+    const labels = { name: 'make-thumbnail', state: 'cancelled' };
+    const text = await eventually(async () => {
+      const scraped = await scrape();
+      return sample(scraped, 'offload_jobs_dropped_total', labels) === 1 ? scraped : undefined;
+    }, 20_000);
+    assert.equal(sample(text, 'offload_jobs_failed_total', { name: 'make-thumbnail' }), undefined);
   });
 });
