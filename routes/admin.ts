@@ -10,7 +10,7 @@ export const DASHBOARD_PATH = '/admin/queues';
 
 export interface AdminOptions {
   queues: readonly Queue[];
-  /** ADMIN_PASSWORD: unset, /admin/* is a 404. */
+  /** ADMIN_PASSWORD: unset, the dashboard is a 404. */
   password: string | undefined;
   /** ADMIN_WRITES: otherwise the dashboard is read-only. */
   writes: boolean;
@@ -25,7 +25,7 @@ export interface AdminOptions {
  */
 export function adminRouter({ queues, password, writes, connected, log }: AdminOptions): Router {
   const router = Router();
-  router.use('/admin', adminAuth({ password, log, area: 'admin area' }));
+  router.use(DASHBOARD_PATH, adminAuth({ password, log, area: 'queue dashboard' }));
   if (password === undefined) return router;
 
   const board = new ExpressAdapter().setBasePath(DASHBOARD_PATH);
