@@ -87,6 +87,7 @@ const schema = z.object({
     .regex(/^[^\r\n\0]+$/, 'must be one line')
     .default('offload <no-reply@offload.localhost>'),
   OUTBOX_DIR: z.string().min(1).default('.data/outbox'),
+  OUTBOX_DELAY_MS: int(0, 60_000).default(0),
   PUBLIC_URL: url(['http:', 'https:']).optional(),
   STORAGE_DIR: z.string().min(1).default('.data/storage'),
   SIGNING_SECRET: z

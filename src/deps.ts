@@ -26,6 +26,7 @@ export function createDeps(config: Config): Deps {
       smtpUrl: config.SMTP_URL,
       from: config.MAIL_FROM,
       outboxDir: config.OUTBOX_DIR,
+      outboxDelayMs: config.OUTBOX_DELAY_MS,
     }),
     storage: createLocalStorage(config.STORAGE_DIR),
     signer: createUrlSigner({ secret: config.SIGNING_SECRET, publicUrl: config.PUBLIC_URL }),

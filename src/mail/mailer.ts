@@ -1,5 +1,6 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import nodemailer from 'nodemailer';
 import { PermanentError } from '../offload/errors.js';
 
@@ -48,6 +49,8 @@ export function createMailer(options: {
   smtpUrl?: string | undefined;
   from: string;
   outboxDir: string;
+  /** Each outbox letter waits this long first, like a provider (OUTBOX_DELAY_MS). */
+  outboxDelayMs?: number;
 }): Mailer {
   const domain = /@([^>\s]+)>?\s*$/.exec(options.from)?.[1] ?? 'offload.localhost';
   const transport = options.smtpUrl
@@ -72,6 +75,7 @@ export function createMailer(options: {
         disableUrlAccess: true,
       });
       if (via === 'outbox') {
+        if (options.outboxDelayMs) await sleep(options.outboxDelayMs);
         const raw: unknown = info.message;
         if (!Buffer.isBuffer(raw)) throw new Error('stream transport returned no message');
         await mkdir(options.outboxDir, { recursive: true });

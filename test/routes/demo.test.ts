@@ -26,3 +26,27 @@ describe('GET / (the demo page)', () => {
     assert.match(String(style.headers['content-type']), /^text\/css/);
   });
 });
+
+describe('OUTBOX_DELAY_MS (the pretend mail provider of npm run dev)', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await createTestApp({ OUTBOX_DELAY_MS: '300' });
+  });
+  after(() => t.close());
+
+  const timed = async (query: string, status: number) => {
+    const started = performance.now();
+    await request(t.app)
+      .post(`/signup${query}`)
+      .send({ email: 'slow@example.com', name: 'Slow' })
+      .expect(status);
+    return performance.now() - started;
+  };
+
+  it('when set, then an inline signup waits for it and an offloaded one does not', async () => {
+    const inline = await timed('?mode=sync', 201);
+    const offloaded = await timed('', 202);
+    assert.ok(inline >= 300, `inline took ${inline} ms`);
+    assert.ok(offloaded < 300, `offloaded took ${offloaded} ms`);
+  });
+});
