@@ -117,6 +117,21 @@ const schema = z.object({
   ADMIN_WRITES: z.stringbool().default(false),
   REDIS_TLS_VERIFY: z.stringbool().default(true),
   REDIS_PREFLIGHT_STRICT: z.stringbool().default(false),
+  // Set: files go to this S3 (or S3-compatible) bucket instead of STORAGE_DIR.
+  S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name (3-63 of a-z 0-9 . -)')
+    .optional(),
+  S3_ENDPOINT: url(['http:', 'https:']).optional(),
+  S3_REGION: z
+    .string()
+    .regex(/^[\w-]+$/, 'a region name, e.g. eu-west-1')
+    .default('us-east-1'),
+  S3_FORCE_PATH_STYLE: z.stringbool().default(false),
+  // Unset: the AWS SDK's default chain (its own reading of these names, a role, ~/.aws ...).
+  AWS_ACCESS_KEY_ID: z.string().optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().optional(),
+  AWS_SESSION_TOKEN: z.string().optional(),
 });
 
 type Parsed = z.infer<typeof schema>;
@@ -142,6 +157,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     );
   }
   const parsed = result.data;
+  const problems = [];
+  if (!parsed.S3_BUCKET) {
+    for (const key of ['S3_ENDPOINT', 'S3_FORCE_PATH_STYLE'] as const) {
+      if (present[key] !== undefined) problems.push(`${key}: only used with S3_BUCKET, unset`);
+    }
+  }
+  if (!parsed.AWS_ACCESS_KEY_ID !== !parsed.AWS_SECRET_ACCESS_KEY) {
+    problems.push('AWS_SECRET_ACCESS_KEY: give it together with AWS_ACCESS_KEY_ID, or neither');
+  }
+  if (problems.length) throw new ConfigError(problems);
   return Object.freeze({
     ...parsed,
     PUBLIC_URL: (parsed.PUBLIC_URL ?? `http://localhost:${parsed.PORT}`).replace(/\/+$/, ''),
