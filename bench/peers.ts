@@ -47,9 +47,11 @@ export async function startNoopWorker(
   mode: WorkerMode,
   env: { url: string; concurrency: number; prefix?: string; queue?: string },
   stdout: number | 'ignore' = 'ignore',
+  /** Writes a V8 CPU profile of the worker into this directory when it exits. */
+  cpuProf?: string,
 ): Promise<NoopWorker> {
   const child = fork(root('bench/noop-worker.ts'), [], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : [])],
     env: {
       ...process.env,
       NODE_ENV: 'production',

@@ -13,7 +13,8 @@
 //   email:       --mails 500 --concurrency N
 //   soak:        --minutes 10 (only when asked for: `--suite soak`)
 //   --cpu-prof DIR            V8 CPU profiles of the servers' process (http), the worker
-//                             (thumbnails), the workers and a bare pass (reports) into DIR
+//                             (thumbnails), the workers and a bare pass (reports), the bare
+//                             and offload no-op workers (e2e) into DIR
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
 import { runBenefit } from './benefit.js';
@@ -118,6 +119,7 @@ try {
             rounds: fewerRounds,
             jobs: Number(args.jobs),
             celeryJobs: Number(args['celery-jobs']),
+            cpuProf,
           });
           break;
         case 'pickup':
