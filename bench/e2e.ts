@@ -34,6 +34,8 @@ import {
 } from './peers.js';
 
 export const CONCURRENCIES = [1, 10, 50] as const;
+/** Jobs in each variant's warm-up drain (JIT, connections). */
+const WARM_UP_JOBS = 1_000;
 const KINDS = ['bare', 'offload', 'bee', 'celery-prefork', 'celery-threads'] as const;
 type Kind = (typeof KINDS)[number];
 const TARGETS = { bare: 0.9, celery: 10 };
@@ -269,7 +271,8 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
     );
 
   // A warm-up drain per variant (JIT, connections), then interleaved rounds.
-  for (const variant of variants) show(await drain(variant, 0, Math.min(variant.jobs, 2_000)));
+  for (const variant of variants)
+    show(await drain(variant, 0, Math.min(variant.jobs, WARM_UP_JOBS)));
   const drains: Drain[] = [];
   for (let round = 1; round <= rounds; round++) {
     for (const variant of variants) {
@@ -285,7 +288,7 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
     ),
   );
   const expectedLines = logFiles.map(
-    ({ variant }) => Math.min(variant.jobs, 2_000) + rounds * variant.jobs,
+    ({ variant }) => Math.min(variant.jobs, WARM_UP_JOBS) + rounds * variant.jobs,
   );
   const logsOk = completedLines.every((n, i) => n === expectedLines[i]);
   const exits = await Promise.all(variants.map((v) => v.consumer.stop()));
@@ -372,7 +375,7 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
       '`Celery` = `celery worker --pool prefork|threads -c N -l INFO --without-heartbeat --without-gossip --without-mingle`, task `acks_late` (acked after it ran, as BullMQ’s jobs are), no result backend, default prefetch (4 per process/thread).',
     `- A drain: the jobs are put where the worker cannot see them (BullMQ: its queue paused, jobs added with addBulk exactly as \`offloader.enqueue(noop, {})\` stores them; bee-queue: saveAll under another queue name; Celery: apply_async to another list), then released with one Redis command (BullMQ resume; RENAME onto the worker’s keys), and timed from that command to the worker’s handler running the last job. Completed jobs are cleaned before each BullMQ drain, so every round starts from the same state.`,
     `- Jobs per drain: ${jobs} (Celery: ${celeryJobs}). The issue asks for 20,000; with ${KINDS.length} variants × 3 concurrencies × ${rounds} rounds that alone would take several minutes of the run's ~10, so the default run drains fewer (a rate, measured well past warm-up); \`npm run bench -- --suite e2e --jobs 20000 --celery-jobs 2000\` runs the full size. Celery drains fewer still: at its rate, ${jobs} jobs would take longer than all the other variants together.`,
-    `- Rounds: a warm-up drain per variant (at most 2,000 jobs), then ${rounds} interleaved rounds (every variant and concurrency in each). The suite took ${fixed(minutes, 1)} min.`,
+    `- Rounds: a warm-up drain per variant (${WARM_UP_JOBS} jobs), then ${rounds} interleaved rounds (every variant and concurrency in each). The suite took ${fixed(minutes, 1)} min.`,
     '- RSS: VmRSS of the worker process (Celery prefork: the main process and its pool children, added; shared pages are counted in each) at the end of each drain, the peak over the rounds. The Node workers run under tsx, which adds its loader to RSS.',
     '',
     '### Summary (medians over rounds)',
