@@ -64,16 +64,26 @@ export function createMailer(options: {
       assertSafeHeaders({ from: options.from, to: mail.to, subject: mail.subject });
       if (!KEY.test(mail.key)) throw new PermanentError('mail key must be a job id');
       const messageId = `<${mail.key}@${domain}>`;
-      const info = await transport.sendMail({
-        from: options.from,
-        to: mail.to,
-        subject: mail.subject,
-        text: mail.text,
-        html: mail.html,
-        messageId,
-        disableFileAccess: true,
-        disableUrlAccess: true,
-      });
+      const info = await transport
+        .sendMail({
+          from: options.from,
+          to: mail.to,
+          subject: mail.subject,
+          text: mail.text,
+          html: mail.html,
+          messageId,
+          disableFileAccess: true,
+          disableUrlAccess: true,
+        })
+        .catch((error: unknown) => {
+          // A 5xx answer (a refused recipient, bad credentials) will be the same next time:
+          // fail at once (a dead letter to replay once fixed) instead of spending retries.
+          const { permanent, responseCode } = (error ?? {}) as SmtpError;
+          if (permanent === true || (responseCode !== undefined && responseCode >= 500)) {
+            throw new PermanentError(`SMTP refused: ${(error as Error).message}`);
+          }
+          throw error;
+        });
       if (via === 'outbox') {
         if (options.outboxDelayMs) await sleep(options.outboxDelayMs);
         const raw: unknown = info.message;
@@ -90,4 +100,10 @@ export function createMailer(options: {
       transport.close();
     },
   };
+}
+
+/** What nodemailer adds to its errors. */
+interface SmtpError {
+  permanent?: boolean;
+  responseCode?: number;
 }

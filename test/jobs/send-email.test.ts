@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sendEmail } from '../../jobs/index.js';
@@ -7,6 +9,7 @@ import { loadConfig } from '../../src/config.js';
 import { createDeps, type Deps } from '../../src/deps.js';
 import { createLogger } from '../../src/logger.js';
 import { PermanentError, runJob, type JobContext } from '../../src/offload/index.js';
+import { SMTPServer } from 'smtp-server';
 import { startSmtp } from '../harness/smtp.js';
 
 const log = createLogger('silent', 'test');
@@ -72,6 +75,36 @@ describe('send-email job', () => {
       deps.mailer.close();
     } finally {
       await smtp.close();
+    }
+  });
+
+  it('when the SMTP server refuses for good (5xx), then it fails permanently; a 4xx is retried', async () => {
+    // A server that answers each recipient with the code its local part names: 550@… or 451@…
+    const server = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      onRcptTo(address, _session, callback) {
+        const code = Number(address.address.split('@')[0]);
+        callback(Object.assign(new Error(`refused with ${code}`), { responseCode: code }));
+      },
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server.server, 'listening');
+    const { port } = server.server.address() as AddressInfo;
+    const deps = createDeps(loadConfig({ SMTP_URL: `smtp://127.0.0.1:${port}` }));
+    try {
+      const mail = { subject: 'Hi', text: 't', html: '<p>t</p>', key: 'job-5xx' };
+      await assert.rejects(
+        deps.mailer.send({ ...mail, to: '550@example.com' }),
+        (error: unknown) => error instanceof PermanentError && /SMTP refused/.test(error.message),
+      );
+      await assert.rejects(
+        deps.mailer.send({ ...mail, to: '451@example.com' }),
+        (error: unknown) => error instanceof Error && !(error instanceof PermanentError),
+      );
+    } finally {
+      deps.mailer.close();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 
