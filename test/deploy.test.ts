@@ -1,0 +1,53 @@
+// app.json (the Heroku deploy) must stay true to the app: config vars the app reads, generated
+// secrets the app accepts, a formation of the Procfile's processes. Heroku itself cannot be
+// reached from here; this is what can be checked without it.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { loadConfig } from '../src/config.js';
+import { readProcfile } from './harness/procfile.js';
+
+interface AppJson {
+  formation: Record<string, { quantity: number }>;
+  addons: { plan: string; as?: string }[];
+  env: Record<string, { value?: string; generator?: string; required?: boolean }>;
+  buildpacks: { url: string }[];
+}
+
+const app = JSON.parse(readFileSync('app.json', 'utf8')) as AppJson;
+/** Every key .env.example documents (the keys loadConfig reads). */
+const documented = new Set(readFileSync('.env.example', 'utf8').match(/^[A-Z_0-9]+(?==)/gm));
+
+describe('app.json (Heroku)', () => {
+  it('when Heroku reads the formation, then it names exactly the Procfile processes, one of each', () => {
+    assert.deepEqual(Object.keys(app.formation).sort(), [...readProcfile().keys()].sort());
+    for (const { quantity } of Object.values(app.formation)) assert.equal(quantity, 1);
+  });
+
+  it('when the Redis add-on is attached as REDIS, then it sets REDIS_URL, the key the app reads', () => {
+    assert.deepEqual(app.addons, [{ plan: 'heroku-redis:mini', as: 'REDIS' }]);
+    assert.equal(app.env.REDIS_URL, undefined, 'the add-on sets it, not the user');
+  });
+
+  it('when Heroku fills the config vars, then every one is a documented key and the app starts with them', () => {
+    for (const key of Object.keys(app.env)) assert.ok(documented.has(key), `${key} is documented`);
+    // Heroku's "secret" generator makes 64 hex characters; required values are the user's.
+    const env: Record<string, string> = {
+      REDIS_URL: 'rediss://:pw@ec2-1-2-3-4.compute.example.com:6380',
+    };
+    for (const [key, spec] of Object.entries(app.env)) {
+      if (spec.generator === 'secret') env[key] = randomBytes(32).toString('hex');
+      else if (spec.value !== undefined) env[key] = spec.value;
+    }
+    Object.assign(env, {
+      PUBLIC_URL: 'https://offload-demo.herokuapp.com',
+      S3_BUCKET: 'offload-demo',
+      AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'secret-example',
+    });
+    const config = loadConfig(env);
+    assert.equal(config.REDIS_TLS_VERIFY, false);
+    assert.equal(config.SIGNING_SECRET.length, 64);
+    assert.equal(config.S3_BUCKET, 'offload-demo');
+  });
+});
