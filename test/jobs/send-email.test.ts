@@ -104,7 +104,7 @@ describe('send-email job', () => {
       );
     } finally {
       deps.mailer.close();
-      await new Promise((resolve) => server.close(resolve));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 
