@@ -1,5 +1,5 @@
 // Wiring shared by the two process entries (src/web.ts, workers/main.ts): config in, parts out.
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import { jobs } from '../jobs/index.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import type { Deps } from './deps.js';
@@ -13,7 +13,7 @@ import {
   type Offloader,
   type Runner,
 } from './offload/index.js';
-import { createProducerConnection, createWorkerConnection, type TlsOptions } from './redis.js';
+import { connectProducer, connectWorker, type RedisConnection, type TlsOptions } from './redis.js';
 
 export const registry = createRegistry(jobs);
 
@@ -28,18 +28,21 @@ export function configOrExit(env: NodeJS.ProcessEnv): Config {
   }
 }
 
-/** The offloader for `config.OFFLOAD_MODE`, and the connection it owns (none inline). */
-export function connectOffloader(
+/**
+ * The offloader for `config.OFFLOAD_MODE`, and the connection it owns (none inline): to one
+ * Redis, or to a cluster when REDIS_URL lists several nodes.
+ */
+export function openOffloader(
   config: Config,
   log: Logger,
   deps: Deps,
-): { offloader: Offloader; connection?: Redis } {
+): { offloader: Offloader; connection?: RedisConnection } {
   if (config.OFFLOAD_MODE === 'inline') return { offloader: createInlineOffloader({ deps, log }) };
-  const connection = createProducerConnection(config.REDIS_URL, log, tlsOf(config));
+  const connection = connectProducer(config.REDIS_URL, log, tlsOf(config));
   const offloader = createQueueOffloader({
     registry,
     connection,
-    eventsConnection: () => createWorkerConnection(config.REDIS_URL, log, tlsOf(config)),
+    eventsConnection: () => connectWorker(config.REDIS_URL, log, tlsOf(config)),
     prefix: config.QUEUE_PREFIX,
     log,
     mode: config.OFFLOAD_MODE,
@@ -48,13 +51,13 @@ export function connectOffloader(
   return { offloader, connection };
 }
 
-/** Workers for `WORKER_QUEUES`, and the connection they share. */
-export function startWorkers(
+/** Workers for `WORKER_QUEUES`, and the connection they share (one Redis, or a cluster). */
+export function openWorkers(
   config: Config,
   log: Logger,
   deps: Deps,
-): { runner: Runner; connection: Redis } {
-  const connection = createWorkerConnection(config.REDIS_URL, log, tlsOf(config));
+): { runner: Runner; connection: RedisConnection } {
+  const connection = connectWorker(config.REDIS_URL, log, tlsOf(config));
   const runner = startRunner({
     registry,
     queues: config.WORKER_QUEUES,
@@ -71,10 +74,38 @@ export function startWorkers(
   return { runner, connection };
 }
 
+/** openOffloader for code that needs one plain Redis (benchmarks, tests): no cluster. */
+export function connectOffloader(
+  config: Config,
+  log: Logger,
+  deps: Deps,
+): { offloader: Offloader; connection?: Redis } {
+  const { offloader, connection } = openOffloader(config, log, deps);
+  return { offloader, connection: connection && single(connection) };
+}
+
+/** openWorkers for code that needs one plain Redis (benchmarks, tests): no cluster. */
+export function startWorkers(
+  config: Config,
+  log: Logger,
+  deps: Deps,
+): { runner: Runner; connection: Redis } {
+  const { runner, connection } = openWorkers(config, log, deps);
+  return { runner, connection: single(connection) };
+}
+
+function single(connection: RedisConnection): Redis {
+  if (connection instanceof Cluster) {
+    connection.disconnect();
+    throw new Error('this needs REDIS_URL to name one Redis, not a cluster');
+  }
+  return connection;
+}
+
 export const tlsOf = (config: Config): TlsOptions => ({ verify: config.REDIS_TLS_VERIFY });
 
 /** QUIT politely; a connection that cannot (Redis is gone) is dropped. */
-export async function quit(connection: Redis | undefined): Promise<void> {
+export async function quit(connection: RedisConnection | undefined): Promise<void> {
   if (!connection || connection.status === 'end') return;
   if (connection.status !== 'ready') {
     connection.disconnect();

@@ -53,7 +53,15 @@ const rate = z.string().transform((text, ctx) => {
 
 const schema = z.object({
   PORT: int(0, 65_535).default(3000),
-  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  // One URL, or several comma-separated: the nodes of a Redis Cluster to start from.
+  REDIS_URL: z
+    .string()
+    .default('redis://127.0.0.1:6379')
+    .refine(
+      (value) =>
+        value.split(',').every((part) => url(['redis:', 'rediss:']).safeParse(part.trim()).success),
+      'must be redis:// or rediss:// URLs, one, or several comma-separated for a cluster',
+    ),
   QUEUE_PREFIX: z
     .string()
     .regex(/^[\w{}-]+$/, 'letters, digits, _, -, { and } only')
@@ -158,6 +166,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   const parsed = result.data;
   const problems = [];
+  if (parsed.REDIS_URL.includes(',') && !/\{[^{}]+\}/.test(parsed.QUEUE_PREFIX)) {
+    // Every key of a queue, and every queue of a flow, must hash to one slot of the cluster.
+    problems.push(
+      'QUEUE_PREFIX: a cluster (several REDIS_URL nodes) needs a hash tag, e.g. {offload}',
+    );
+  }
   if (!parsed.S3_BUCKET) {
     for (const key of ['S3_ENDPOINT', 'S3_FORCE_PATH_STYLE'] as const) {
       if (present[key] !== undefined) problems.push(`${key}: only used with S3_BUCKET, unset`);

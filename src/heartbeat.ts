@@ -2,7 +2,7 @@
 // the web process's /readyz can tell whether anyone is working on each queue.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from './logger.js';
 
 export const HEARTBEAT_EVERY_MS = 5_000;
@@ -31,7 +31,7 @@ export function startHeartbeat({
   log,
   everyMs = HEARTBEAT_EVERY_MS,
 }: {
-  redis: Redis;
+  redis: Redis | Cluster;
   prefix: string;
   queues: readonly string[];
   log: Logger;
@@ -79,7 +79,7 @@ export function startHeartbeat({
 
 /** Workers heard from within the TTL, per queue. */
 export async function countWorkers(
-  redis: Redis,
+  redis: Redis | Cluster,
   prefix: string,
   queues: readonly string[],
 ): Promise<Record<string, number>> {

@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Job, type Queue } from 'bullmq';
 import type { RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from './logger.js';
 import type { JobData } from './offload/index.js';
@@ -32,7 +32,7 @@ export interface MetricsOptions {
   /** The queues to measure (none in inline mode), on a fail-fast producer connection. */
   queues: readonly Queue[];
   /** A blocking connection for one queue's event stream (see src/redis.ts). */
-  eventsConnection: () => Redis;
+  eventsConnection: () => Redis | Cluster;
   /** False while Redis is away: BullMQ would wait for it, and a scrape must not hang. */
   connected: () => boolean;
   log: Logger;
@@ -171,7 +171,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
  * closes at once even when Redis never came up (QueueEvents' close then waits for it).
  */
 function followEvents(
-  redis: Redis,
+  redis: Redis | Cluster,
   queues: readonly Queue[],
   log: Logger,
   onEvent: (queue: Queue, event: string, jobId: string) => void,

@@ -1,13 +1,13 @@
 // What the web process shows about the queues: metrics, readiness, and the queue handles the
 // dashboard reads. Made by the entry point (it owns connections), handed to createApp.
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { countWorkers } from './heartbeat.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { inspectRedis, type RedisFindings } from './preflight.js';
-import { createWorkerConnection, isConnectionError, type TlsOptions } from './redis.js';
+import { connectWorker, isConnectionError, type TlsOptions } from './redis.js';
 
 export interface Readiness {
   ok: boolean;
@@ -39,7 +39,7 @@ export function createMonitor({
 }: {
   config: Config;
   /** The producer connection; undefined in inline mode. */
-  connection: Redis | undefined;
+  connection: Redis | Cluster | undefined;
   queueNames: readonly string[];
   log: Logger;
 }): Monitor {
@@ -57,7 +57,7 @@ export function createMonitor({
   const tls: TlsOptions = { verify: config.REDIS_TLS_VERIFY };
   const metrics = createMetrics({
     queues,
-    eventsConnection: () => createWorkerConnection(config.REDIS_URL, log, tls),
+    eventsConnection: () => connectWorker(config.REDIS_URL, log, tls),
     connected,
     log,
   });

@@ -1,6 +1,6 @@
 // The Redis preflight: is this Redis fit to hold jobs? Run by both processes when they connect,
 // and by /readyz on each probe.
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from './logger.js';
 
 /** BullMQ's Lua scripts need Redis 6.2 (e.g. LMOVE, ZRANGE BYSCORE...). */
@@ -22,7 +22,7 @@ export interface RedisFindings {
  * forbids it) and judges it. Rejects when Redis cannot be asked at all.
  */
 export async function inspectRedis(
-  redis: Redis,
+  redis: Redis | Cluster,
   { strict }: { strict: boolean },
 ): Promise<RedisFindings> {
   const info = parseInfo(await redis.info());
@@ -75,7 +75,7 @@ export function judgeRedis(
  * warnings as warn. `refuse` is called on problems (the entry points exit).
  */
 export function preflightOnConnect(
-  redis: Redis,
+  redis: Redis | Cluster,
   { strict, log, refuse }: { strict: boolean; log: Logger; refuse: () => void },
 ): void {
   const check = () => {
@@ -100,7 +100,7 @@ export function preflightOnConnect(
   redis.on('ready', check);
 }
 
-async function savePoints(redis: Redis): Promise<string | undefined> {
+async function savePoints(redis: Redis | Cluster): Promise<string | undefined> {
   try {
     const reply = (await redis.config('GET', 'save')) as unknown;
     return Array.isArray(reply) && typeof reply[1] === 'string' ? reply[1].trim() : undefined;

@@ -2,7 +2,7 @@
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createApp } from './app.js';
-import { configOrExit, connectOffloader, quit, registry, startWorkers } from './boot.js';
+import { configOrExit, openOffloader, openWorkers, quit, registry } from './boot.js';
 import { closeDeps, createDeps } from './deps.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createLogger } from './logger.js';
@@ -16,11 +16,11 @@ const config = configOrExit(process.env);
 const log = createLogger(config.LOG_LEVEL, 'web');
 exitOnCrash(log);
 const deps = createDeps(config);
-const { offloader, connection } = connectOffloader(config, log, deps);
+const { offloader, connection } = openOffloader(config, log, deps);
 const strict = config.REDIS_PREFLIGHT_STRICT;
 if (connection) preflightOnConnect(connection, { strict, log, refuse: () => process.exit(1) });
 const monitor = createMonitor({ config, connection, queueNames: registry.queues, log });
-const workers = config.OFFLOAD_MODE === 'embedded' ? startWorkers(config, log, deps) : undefined;
+const workers = config.OFFLOAD_MODE === 'embedded' ? openWorkers(config, log, deps) : undefined;
 const heartbeat =
   workers &&
   startHeartbeat({

@@ -1,5 +1,5 @@
 // The `worker` process (Procfile): consumes the queues in WORKER_QUEUES until SIGTERM.
-import { configOrExit, quit, startWorkers } from '../src/boot.js';
+import { configOrExit, openWorkers, quit } from '../src/boot.js';
 import { closeDeps, createDeps } from '../src/deps.js';
 import { startHeartbeat } from '../src/heartbeat.js';
 import { createLogger } from '../src/logger.js';
@@ -10,7 +10,7 @@ const config = configOrExit(process.env);
 const log = createLogger(config.LOG_LEVEL, 'worker');
 exitOnCrash(log);
 const deps = createDeps(config);
-const { runner, connection } = startWorkers(config, log, deps);
+const { runner, connection } = openWorkers(config, log, deps);
 preflightOnConnect(connection, {
   strict: config.REDIS_PREFLIGHT_STRICT,
   log,

@@ -2,7 +2,7 @@
 // that calls it, so a cancel is published on one Redis channel that every worker process
 // listens to; the one holding the job aborts it. The job is also marked cancelled in its data
 // (queue.ts), which covers a job no worker holds yet: it is dropped at pickup.
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { isConnectionError } from '../redis.js';
 
@@ -22,7 +22,7 @@ export interface CancelListener {
  * for each cancel; `abort` answers whether this process held the job.
  */
 export function listenForCancels(options: {
-  connection: Redis;
+  connection: { duplicate(): Redis | Cluster };
   prefix: string;
   abort: (id: string) => boolean;
   log: Logger;

@@ -1,5 +1,5 @@
 import { FlowProducer, Job, Queue, QueueEvents, type FlowJob, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { isConnectionError } from '../redis.js';
 import { parseInput, type AnyJob } from './define.js';
@@ -52,9 +52,9 @@ const QUEUE_EVENTS = [
 export interface QueueOffloaderOptions {
   registry: Registry;
   /** A fail-fast producer connection (see src/redis.ts). */
-  connection: Redis;
+  connection: Redis | Cluster;
   /** Makes the connections job events need (blocking reads); called lazily, once per queue. */
-  eventsConnection: () => Redis;
+  eventsConnection: () => Redis | Cluster;
   prefix: string;
   log: Logger;
   mode?: 'queue' | 'embedded';
@@ -181,7 +181,7 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
   // Job events arrive on one Redis stream per queue; one reader per queue serves every watcher.
   const watchers = new Map<string, Set<JobEventListener>>();
   const readers = new Map<string, QueueEvents>();
-  const readerConnections: Redis[] = [];
+  const readerConnections: (Redis | Cluster)[] = [];
   function notify(jobId: string) {
     const listeners = watchers.get(jobId);
     if (!listeners) return;

@@ -7,7 +7,7 @@ import {
   type Job,
   type MinimalJob,
 } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { isConnectionError } from '../redis.js';
 import { listenForCancels } from './cancel.js';
@@ -24,7 +24,7 @@ export interface RunnerOptions<Deps> {
   /** Which queues to consume: '*' for every queue a job names (Celery's `-Q`). */
   queues: '*' | readonly string[];
   /** A worker connection (waits and reconnects, see src/redis.ts); BullMQ duplicates it. */
-  connection: Redis;
+  connection: Redis | Cluster;
   prefix: string;
   /** Jobs run at once, per queue: `default`, or the queue's own number. */
   concurrency: { default: number; queues?: Readonly<Record<string, number>> };

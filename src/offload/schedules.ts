@@ -2,7 +2,7 @@
 // match it whenever a worker starts. Upserting a BullMQ job scheduler under the job's name is
 // idempotent, so several workers starting at once still create each run once.
 import { Queue, type RepeatOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { AnyJob } from './define.js';
 import type { JobData } from './offloader.js';
@@ -13,7 +13,7 @@ export interface ReconcileOptions {
   registry: Registry;
   /** Only these queues' schedules are touched: a worker reconciles what it consumes. */
   queues: readonly string[];
-  connection: Redis;
+  connection: Redis | Cluster;
   prefix: string;
   log: Logger;
 }
