@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config.js';
 import { eventually } from '../harness/app.js';
 import { startCluster, type TestCluster } from '../harness/cluster.js';
 import { makeImage } from '../harness/images.js';
+import { startS3, type TestS3 } from '../harness/s3.js';
 import { freePort } from '../harness/ports.js';
 import { startProcess, type Proc } from '../harness/procfile.js';
 import { startSmtp, type TestSmtp } from '../harness/smtp.js';
@@ -14,12 +15,14 @@ describe('web and worker on a 3-node Redis Cluster (REDIS_URL lists the nodes)',
   this.timeout(120_000);
   let cluster: TestCluster | undefined;
   let smtp: TestSmtp | undefined;
+  let s3: TestS3 | undefined;
   const procs: Proc[] = [];
   let base = '';
 
   before(async () => {
     cluster = await startCluster();
     smtp = await startSmtp();
+    s3 = await startS3();
     const dir = await mkdtemp(join(tmpdir(), 'offload-cluster-'));
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
@@ -30,12 +33,13 @@ describe('web and worker on a 3-node Redis Cluster (REDIS_URL lists the nodes)',
       QUEUE_PREFIX: '{offload-test}',
       SMTP_URL: smtp.url,
       OUTBOX_DIR: join(dir, 'outbox'),
-      STORAGE_DIR: join(dir, 'storage'),
       PORT: String(port),
       PUBLIC_URL: base,
+      // Files in the bucket, and each process with a disk of its own, as on a PaaS.
+      ...s3.env,
     };
-    const web = startProcess('web', env);
-    const worker = startProcess('worker', env);
+    const web = startProcess('web', { ...env, STORAGE_DIR: join(dir, 'web-storage') });
+    const worker = startProcess('worker', { ...env, STORAGE_DIR: join(dir, 'worker-storage') });
     procs.push(web, worker);
     await web.waitForLog((l) => l.msg === 'web listening', 30_000);
     await worker.waitForLog((l) => l.msg === 'consuming queues', 30_000);
@@ -43,6 +47,7 @@ describe('web and worker on a 3-node Redis Cluster (REDIS_URL lists the nodes)',
   after(async () => {
     await Promise.all(procs.map((p) => p.stop('SIGKILL')));
     await smtp?.close();
+    await s3?.close();
     await cluster?.close();
   });
 

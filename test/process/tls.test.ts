@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { makeImage } from '../harness/images.js';
+import { startS3, type TestS3 } from '../harness/s3.js';
 import { startProcess } from '../harness/procfile.js';
 import { startStack, type Stack } from '../harness/stack.js';
 import { startTlsRedis, type TlsRedis } from '../harness/tls.js';
@@ -8,18 +12,23 @@ describe('web and worker on a TLS Redis (rediss://, self-signed, REDIS_TLS_VERIF
   this.timeout(90_000);
   let tls: TlsRedis | undefined;
   let stack: Stack | undefined;
+  let s3: TestS3 | undefined;
 
   before(async function () {
     tls = await startTlsRedis();
     if (!tls) this.skip();
     // Only the rediss:// URL: the processes never see the server's plain port.
-    stack = await startStack(tls.url, { REDIS_TLS_VERIFY: 'false' });
-    await stack.startWeb();
-    await stack.startWorker();
+    // Files in the bucket, and each process with a disk of its own, as on a PaaS.
+    s3 = await startS3();
+    const dir = await mkdtemp(join(tmpdir(), 'offload-tls-disks-'));
+    stack = await startStack(tls.url, { REDIS_TLS_VERIFY: 'false', ...s3.env });
+    await stack.startWeb({ STORAGE_DIR: join(dir, 'web') });
+    await stack.startWorker({ STORAGE_DIR: join(dir, 'worker') });
   });
   after(async () => {
     await stack?.close();
     await tls?.close();
+    await s3?.close();
   });
 
   it('when a signup and an upload come in, then the worker runs both over TLS and web reports them completed', async () => {
