@@ -6,14 +6,10 @@ import autocannon from 'autocannon';
 import { randomBytes } from 'node:crypto';
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { SMTPServer } from 'smtp-server';
 import { freePort } from '../test/harness/ports.js';
-import { hasRedisServer, startRedis } from '../test/harness/redis.js';
 import {
   fixed,
   header,
@@ -22,6 +18,7 @@ import {
   onCleanup,
   root,
   start,
+  suiteRedis,
   version,
   writeSection,
 } from './common.js';
@@ -91,14 +88,7 @@ export async function runBenefit(options: BenefitOptions): Promise<boolean> {
     throw new Error('bad benefit options');
   }
   const started = start();
-  if (!hasRedisServer()) throw new Error('redis-server is not on PATH');
-  const redis = await startRedis();
-  onCleanup(() => redis.destroy());
-  const dir = await mkdtemp(join(os.tmpdir(), 'offload-bench-benefit-'));
-  onCleanup(() => rm(dir, { recursive: true, force: true }));
-  const admin = new Redis(redis.url, { maxRetriesPerRequest: null });
-  onCleanup(() => admin.disconnect());
-  const redisVersion = /redis_version:([^\r\n]+)/.exec(await admin.info('server'))?.[1] ?? '?';
+  const { redis, dir, admin, redisVersion } = await suiteRedis('benefit');
   const smtp = await slowSmtp(SMTP_DELAY_MS - GREETING_HOLD_MS);
 
   // The web process as the Procfile runs it (under tsx), logs to /dev/null.

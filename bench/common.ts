@@ -1,8 +1,12 @@
 // Helpers the suites share: numbers, the machine header, RESULTS.md sections, and clean-up of
 // the processes a suite starts (also on Ctrl-C and crashes, see bench/run.ts).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { hasRedisServer, startRedis } from '../test/harness/redis.js';
 
 export const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
 export const resultsFile = root('bench/RESULTS.md');
@@ -82,4 +86,19 @@ export async function cleanup(): Promise<void> {
       console.error('bench clean-up step failed:', error);
     }
   }
+}
+
+// --- A suite's own Redis: the project's flags (AOF everysec, noeviction), a free port ---------
+
+/** A private redis-server, an admin connection to it, its version and a temp dir: all cleaned up. */
+export async function suiteRedis(suite: string) {
+  if (!hasRedisServer()) throw new Error('redis-server is not on PATH');
+  const redis = await startRedis();
+  onCleanup(() => redis.destroy());
+  const dir = await mkdtemp(join(os.tmpdir(), `offload-bench-${suite}-`));
+  onCleanup(() => rm(dir, { recursive: true, force: true }));
+  const admin = new Redis(redis.url, { maxRetriesPerRequest: null });
+  onCleanup(() => admin.disconnect());
+  const redisVersion = /redis_version:([^\r\n]+)/.exec(await admin.info('server'))?.[1] ?? '?';
+  return { redis, dir, admin, redisVersion };
 }

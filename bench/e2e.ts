@@ -4,15 +4,12 @@
 // on a Redis broker. Also Redis commands per job (INFO commandstats) and worker RSS. Run by
 // bench/run.ts (`npm run bench -- --suite e2e`).
 import { closeSync, openSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import BeeQueue from 'bee-queue';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { JobData } from '../src/offload/index.js';
-import { hasRedisServer, startRedis } from '../test/harness/redis.js';
 import {
   fixed,
   header,
@@ -21,6 +18,7 @@ import {
   MIN_ROUNDS_TO_WRITE,
   onCleanup,
   start,
+  suiteRedis,
   version,
   writeSection,
 } from './common.js';
@@ -98,14 +96,7 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
     throw new Error('bad e2e options: --rounds, --jobs, --celery-jobs are whole numbers ≥ 1');
   }
   const started = start();
-  if (!hasRedisServer()) throw new Error('redis-server is not on PATH');
-  const redis = await startRedis();
-  onCleanup(() => redis.destroy());
-  const dir = await mkdtemp(join(os.tmpdir(), 'offload-bench-e2e-'));
-  onCleanup(() => rm(dir, { recursive: true, force: true }));
-  const admin = new Redis(redis.url, { maxRetriesPerRequest: null });
-  onCleanup(() => admin.disconnect());
-  const redisVersion = /redis_version:([^\r\n]+)/.exec(await admin.info('server'))?.[1] ?? '?';
+  const { redis, dir, admin, redisVersion } = await suiteRedis('e2e');
   const redisSettings = await admin.config('GET', 'appendonly', 'appendfsync', 'maxmemory-policy');
   const peer = celery();
   if ('missing' in peer) console.log(`Celery rows missing: ${peer.missing}`);

@@ -5,8 +5,6 @@
 // (`npm run bench -- --suite email`).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { QueueEvents } from 'bullmq';
@@ -17,7 +15,6 @@ import { loadConfig } from '../src/config.js';
 import { closeDeps, createDeps } from '../src/deps.js';
 import { createLogger } from '../src/logger.js';
 import { welcome } from '../src/mail/templates.js';
-import { hasRedisServer, startRedis } from '../test/harness/redis.js';
 import {
   fixed,
   header,
@@ -25,6 +22,7 @@ import {
   MIN_ROUNDS_TO_WRITE,
   onCleanup,
   start,
+  suiteRedis,
   version,
   writeSection,
 } from './common.js';
@@ -60,11 +58,7 @@ export async function runEmail(options: EmailOptions): Promise<boolean> {
     throw new Error('bad email options');
   }
   const started = start();
-  if (!hasRedisServer()) throw new Error('redis-server is not on PATH');
-  const redis = await startRedis();
-  onCleanup(() => redis.destroy());
-  const dir = await mkdtemp(join(os.tmpdir(), 'offload-bench-email-'));
-  onCleanup(() => rm(dir, { recursive: true, force: true }));
+  const { redis, dir } = await suiteRedis('email');
 
   // A local SMTP server that takes every message at once (bench/smtp-sink.ts says why not
   // smtp-server here).

@@ -14,7 +14,6 @@ import {
   type Offloader,
 } from '../src/offload/index.js';
 import { createProducerConnection } from '../src/redis.js';
-import { hasRedisServer, startRedis } from '../test/harness/redis.js';
 import {
   fixed,
   header,
@@ -22,6 +21,7 @@ import {
   MIN_ROUNDS_TO_WRITE,
   onCleanup,
   start,
+  suiteRedis,
   version,
   writeSection,
 } from './common.js';
@@ -61,12 +61,7 @@ export async function runPickup(options: PickupOptions): Promise<boolean> {
     throw new Error('bad pickup options: --rounds, --rate, --seconds are whole numbers ≥ 1');
   }
   const started = start();
-  if (!hasRedisServer()) throw new Error('redis-server is not on PATH');
-  const redis = await startRedis();
-  onCleanup(() => redis.destroy());
-  const admin = new Redis(redis.url, { maxRetriesPerRequest: null });
-  onCleanup(() => admin.disconnect());
-  const redisVersion = /redis_version:([^\r\n]+)/.exec(await admin.info('server'))?.[1] ?? '?';
+  const { redis, redisVersion } = await suiteRedis('pickup');
   const concurrency = loadConfig({}).WORKER_CONCURRENCY;
 
   // Producers: a bare Queue; our offloader on the producer connection, for the no-op job.

@@ -15,7 +15,6 @@ import { closeDeps, createDeps } from '../src/deps.js';
 import { createLogger } from '../src/logger.js';
 import { createQueueOffloader, jobOptions, type JobData } from '../src/offload/index.js';
 import { PRODUCER_COMMAND_TIMEOUT_MS } from '../src/redis.js';
-import { hasRedisServer, startRedis } from '../test/harness/redis.js';
 import {
   fixed,
   header,
@@ -23,6 +22,7 @@ import {
   MIN_ROUNDS_TO_WRITE,
   onCleanup,
   start,
+  suiteRedis,
   version,
   writeSection,
 } from './common.js';
@@ -74,12 +74,7 @@ export async function runProducer(options: ProducerOptions): Promise<boolean> {
     throw new Error('bad producer options: --rounds ≥ 1, --producer-jobs ≥ 100');
   }
   const started = start();
-  if (!hasRedisServer()) throw new Error('redis-server is not on PATH');
-  const redis = await startRedis();
-  onCleanup(() => redis.destroy());
-  const admin = new Redis(redis.url, { maxRetriesPerRequest: null });
-  onCleanup(() => admin.disconnect());
-  const redisVersion = /redis_version:([^\r\n]+)/.exec(await admin.info('server'))?.[1] ?? '?';
+  const { redis, admin, redisVersion } = await suiteRedis('producer');
   const redisSettings = await admin.config('GET', 'appendonly', 'appendfsync', 'maxmemory-policy');
 
   // bare: a plain ioredis connection and a Queue, as bench/servers.ts's bare-add route has.

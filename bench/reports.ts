@@ -6,7 +6,7 @@ import { fork } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +25,6 @@ import { child, type Offloader } from '../src/offload/index.js';
 import { renderCard } from '../src/reports/card.js';
 import { sampleRoster } from '../src/reports/roster.js';
 import { cardFileName, rosterKey, zipKey } from '../src/reports/store.js';
-import { hasRedisServer, startRedis } from '../test/harness/redis.js';
 import { renderAll, type BareReply, type BareTask } from './bare-cards.js';
 import {
   fixed,
@@ -35,6 +34,7 @@ import {
   onCleanup,
   root,
   start,
+  suiteRedis,
   version,
   writeSection,
 } from './common.js';
@@ -189,11 +189,7 @@ export async function runReports(options: ReportOptions): Promise<boolean> {
   }
   const suiteBegin = performance.now();
   const started = start();
-  if (!hasRedisServer()) throw new Error('redis-server is not on PATH');
-  const redis = await startRedis();
-  onCleanup(() => redis.destroy());
-  const dir = await mkdtemp(join(os.tmpdir(), 'offload-bench-reports-'));
-  onCleanup(() => rm(dir, { recursive: true, force: true }));
+  const { redis, dir } = await suiteRedis('reports');
 
   // Chunk size and concurrency: the app's defaults unless asked; one render thread per process.
   const defaults = loadConfig({});

@@ -4,13 +4,21 @@
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createQueueOffloader, createRegistry, type JobData } from '../src/offload/index.js';
 import { createProducerConnection } from '../src/redis.js';
-import { hasRedisServer, startRedis } from '../test/harness/redis.js';
-import { fixed, header, mb, median, onCleanup, start, version, writeSection } from './common.js';
+import {
+  fixed,
+  header,
+  mb,
+  median,
+  onCleanup,
+  start,
+  suiteRedis,
+  version,
+  writeSection,
+} from './common.js';
 import { noop, noopJob, wallClock } from './noop.js';
 import { startNoopWorker } from './peers.js';
 
@@ -36,12 +44,7 @@ interface Sample {
 export async function runSoak({ minutes }: SoakOptions): Promise<boolean> {
   if (!(minutes > 0)) throw new Error('bad soak options: --minutes > 0');
   const started = start();
-  if (!hasRedisServer()) throw new Error('redis-server is not on PATH');
-  const redis = await startRedis();
-  onCleanup(() => redis.destroy());
-  const admin = new Redis(redis.url, { maxRetriesPerRequest: null });
-  onCleanup(() => admin.disconnect());
-  const redisVersion = /redis_version:([^\r\n]+)/.exec(await admin.info('server'))?.[1] ?? '?';
+  const { redis, admin, redisVersion } = await suiteRedis('soak');
   const usedMemory = async () =>
     Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1] ?? NaN);
   const concurrency = loadConfig({}).WORKER_CONCURRENCY;

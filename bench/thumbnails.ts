@@ -4,7 +4,7 @@
 // it thumbnails images at the pixel limit. Run by bench/run.ts (`--suite thumbnails`).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -20,7 +20,6 @@ import { closeDeps, createDeps, type Deps } from '../src/deps.js';
 import { ImageCheck } from '../src/images/check.js';
 import { createLogger } from '../src/logger.js';
 import { makeImage, type Format } from '../test/harness/images.js';
-import { hasRedisServer, startRedis } from '../test/harness/redis.js';
 import {
   fixed,
   header,
@@ -29,6 +28,7 @@ import {
   MIN_ROUNDS_TO_WRITE,
   onCleanup,
   start,
+  suiteRedis,
   version,
   writeSection,
 } from './common.js';
@@ -164,11 +164,7 @@ export async function runThumbnails(options: ThumbnailOptions): Promise<boolean>
     throw new Error('bad thumbnails options: --rounds and --concurrency are whole numbers ≥ 1');
   }
   const started = start();
-  if (!hasRedisServer()) throw new Error('redis-server is not on PATH');
-  const redis = await startRedis();
-  onCleanup(() => redis.destroy());
-  const dir = await mkdtemp(join(os.tmpdir(), 'offload-bench-thumbnails-'));
-  onCleanup(() => rm(dir, { recursive: true, force: true }));
+  const { redis, dir } = await suiteRedis('thumbnails');
   const bareDir = join(dir, 'bare');
   await mkdir(bareDir);
 
