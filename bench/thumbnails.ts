@@ -82,7 +82,7 @@ interface Upload {
 
 interface Round {
   round: number;
-  variant: 'bare' | 'offload';
+  variant: 'bare' | 'offload' | 'offload ×2';
   seconds: number;
   images: number;
   thumbnails: number;
@@ -233,6 +233,21 @@ export async function runThumbnails(options: ThumbnailOptions): Promise<boolean>
   await events.waitUntilReady();
 
   const worker = await startWorker(workerEnv, { probe: true, cpuProf: options.cpuProf });
+  // The scale row (no target): the same jobs through two worker processes, on a queue prefix of
+  // their own, so neither takes the one-worker variant's jobs (nor it theirs).
+  const pairConfig = loadConfig({ ...env, QUEUE_PREFIX: 'bench2', LOG_LEVEL: 'warn' });
+  const pairEnv = { ...workerEnv, QUEUE_PREFIX: 'bench2' };
+  const pair = await Promise.all([1, 2].map(() => startWorker(pairEnv, { probe: true })));
+  const pairSide = connectOffloader(pairConfig, log, deps);
+  onCleanup(() => quit(pairSide.connection));
+  onCleanup(() => pairSide.offloader.close());
+  const pairEvents = new QueueEvents(makeThumbnail.queue, {
+    connection: { host: '127.0.0.1', port: redis.port },
+    prefix: pairConfig.QUEUE_PREFIX,
+  });
+  onCleanup(() => pairEvents.close());
+  const pairCompletions = new Completions(pairEvents);
+  await pairEvents.waitUntilReady();
   console.log(
     `redis-server on ${redis.url}; worker pid ${worker.child.pid ?? '?'} consuming media, ` +
       `concurrency ${concurrency}; ${uploads.length} images`,
@@ -270,9 +285,29 @@ export async function runThumbnails(options: ThumbnailOptions): Promise<boolean>
       lag: after.lag,
     };
   }
+  async function offloadPair(round: number): Promise<Round> {
+    const children = pair.map((w) => w.child);
+    const before = await Promise.all(children.map((child) => probe(child)));
+    const begin = performance.now();
+    const ids = await Promise.all(
+      uploads.map(async ({ key }) => (await pairSide.offloader.enqueue(makeThumbnail, { key })).id),
+    );
+    const { end, thumbnails } = await pairCompletions.all(ids, children);
+    const after = await Promise.all(children.map((child) => probe(child)));
+    const cpu = after.reduce((sum, a, i) => sum + a.cpu - (before[i]?.cpu ?? 0), 0);
+    return {
+      round,
+      variant: 'offload ×2',
+      seconds: (end - begin) / 1000,
+      images: ids.length,
+      thumbnails,
+      cpuMs: cpu / 1000 / uploads.length,
+      lag: after[0]?.lag,
+    };
+  }
   const show = (r: Round) =>
     console.log(
-      `${r.round ? `round ${r.round}` : 'warm-up'}  ${r.variant.padEnd(7)} ` +
+      `${r.round ? `round ${r.round}` : 'warm-up'}  ${r.variant.padEnd(10)} ` +
         `${fixed(r.images / r.seconds).padStart(6)} images/s  ` +
         `${fixed(r.thumbnails / r.seconds, 1).padStart(6)} thumbnails/s  ` +
         `cpu ${fixed(r.cpuMs, 0)} ms/image  ` +
@@ -282,6 +317,7 @@ export async function runThumbnails(options: ThumbnailOptions): Promise<boolean>
 
   show(await bare(0));
   show(await offload(0));
+  show(await offloadPair(0));
   // Same work: the worker's thumbnails must be byte for byte the bare loop's.
   let compared = 0;
   let identical = 0;
@@ -300,13 +336,14 @@ export async function runThumbnails(options: ThumbnailOptions): Promise<boolean>
 
   const rounds: Round[] = [];
   for (let round = 1; round <= roundCount; round++) {
-    for (const run of [bare, offload]) {
+    for (const run of [bare, offload, offloadPair]) {
       const r = await run(round);
       rounds.push(r);
       show(r);
     }
   }
-  const failedAttempts = worker.failedAttempts;
+  const failedAttempts = [worker, ...pair].reduce((sum, w) => sum + w.failedAttempts, 0);
+  const pairExits = await Promise.all(pair.map((w) => stopWorker(w.child)));
   const roundsPeak = worker.child.pid ? (await memoryOf(worker.child.pid)).hwm : NaN;
   const workerExit = await stopWorker(worker.child);
 
@@ -352,14 +389,21 @@ export async function runThumbnails(options: ThumbnailOptions): Promise<boolean>
     p99: mine[0]?.lag ? median(mine.map((r) => r.lag?.p99 ?? NaN)) : undefined,
     max: mine[0]?.lag ? median(mine.map((r) => r.lag?.max ?? NaN)) : undefined,
   });
-  const medians = { bare: summarize(of('bare')), offload: summarize(of('offload')) };
+  const medians = {
+    bare: summarize(of('bare')),
+    offload: summarize(of('offload')),
+    'offload ×2': summarize(of('offload ×2')),
+  };
+  const scale = medians['offload ×2'].images / medians.offload.images;
   const ratio = medians.offload.images / medians.bare.images;
   const cpuRatio = medians.offload.cpuMs / medians.bare.cpuMs;
   const expected = rounds.every((r) => r.thumbnails === of('bare')[0]?.thumbnails);
   const valid =
     failedAttempts === 0 &&
     completions.stalled === 0 &&
+    pairCompletions.stalled === 0 &&
     workerExit === 0 &&
+    pairExits.every((code) => code === 0) &&
     expected &&
     identical === compared;
   const ok = ratio >= TARGET;
@@ -375,7 +419,7 @@ export async function runThumbnails(options: ThumbnailOptions): Promise<boolean>
   const summary = [
     '| variant | images/s | thumbnails/s | CPU ms/image | cores busy | worker event-loop lag p99 / max ms |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
-    ...(['bare', 'offload'] as const).map(
+    ...(['bare', 'offload', 'offload ×2'] as const).map(
       (v) =>
         `| ${v} | ${fixed(medians[v].images)} | ${fixed(medians[v].thumbnails, 1)} | ` +
         `${fixed(medians[v].cpuMs, 0)} | ${fixed(medians[v].cores)} | ${lag(medians[v])} |`,
@@ -385,14 +429,16 @@ export async function runThumbnails(options: ThumbnailOptions): Promise<boolean>
     '| --- | ---: | ---: | --- | --- |',
     `| offload / bare | ${fixed(ratio)}× | ${fixed(cpuRatio)}× | images/s ≥ ${TARGET}× | ` +
       `${ok ? 'PASS' : 'FAIL'} |`,
+    `| offload ×2 / offload (scale: 2 worker processes vs 1) | ${fixed(scale)}× | ` +
+      `${fixed(medians['offload ×2'].cpuMs / medians.offload.cpuMs)}× | — | (reference) |`,
     '',
     valid
-      ? `Valid run: ${roundCount + 1} × ${uploads.length} jobs completed, no failed ` +
+      ? `Valid run: ${2 * (roundCount + 1)} × ${uploads.length} jobs completed, no failed ` +
         `attempt, no stalled job, ${identical} of ${compared} thumbnails byte-identical to the ` +
-        'bare loop’s, the worker stopped cleanly on SIGTERM.'
+        'bare loop’s, the workers stopped cleanly on SIGTERM.'
       : `INVALID RUN: failed attempts ${failedAttempts}, stalled ${completions.stalled}, ` +
         `thumbnails per pass as expected ${expected ? 'yes' : 'no'}, identical outputs ` +
-        `${identical} of ${compared}, worker exit code ${String(workerExit)}.`,
+        `${identical} of ${compared}, worker exit codes ${[workerExit, ...pairExits].join(', ')}.`,
   ];
   const lines = [
     '## thumbnails: make-thumbnail through a worker vs a bare sharp loop',
@@ -420,13 +466,16 @@ export async function runThumbnails(options: ThumbnailOptions): Promise<boolean>
       'LOG_LEVEL=info, logs piped to the bench) runs one make-thumbnail job per image, enqueued ' +
       'with `offloader.enqueue`; timed from the first enqueue to the last `completed` event ' +
       '(BullMQ QueueEvents). A private redis-server (test/harness/redis.ts) holds the queue.',
+    '- `offload ×2` (the scale row, no target): the same jobs through two such worker processes ' +
+      'at once, on a queue prefix of their own (QUEUE_PREFIX=bench2; each idles while the other ' +
+      'variant runs); CPU is both processes’ together, lag the first one’s.',
     '- CPU ms/image: CPU time of the process doing the work (bench process for `bare`, the ' +
       'worker for `offload`: not Redis, not the enqueueing). Event-loop lag: the worker’s, beyond ' +
       'a 10 ms sampling timer (bench/worker-probe.ts). Cores busy: that CPU time over the ' +
       `round's wall time; under ${os.cpus().length} when another process took CPU or the ` +
       'working process waited. Rounds whose variants got unequal cores compare the machine, not ' +
       'the code; CPU per image is the steadier comparison.',
-    `- Rounds: a warm-up pass per variant, then ${roundCount} interleaved rounds (bare, offload).`,
+    `- Rounds: a warm-up pass per variant, then ${roundCount} interleaved rounds (bare, offload, offload ×2).`,
     '',
     '### Summary (medians over rounds)',
     '',
