@@ -48,6 +48,12 @@ export class RetryLaterError extends Error {
   }
 }
 
+/**
+ * What an outer signal's reason says for a cancel: BullMQ's `cancelJob` takes string reasons,
+ * and `runJob` turns this one into a JobCancelledError for the handler.
+ */
+export const CANCEL_REASON = 'cancelled';
+
 /** The job was cancelled (`DELETE /jobs/:id`): what its signal carries while it stops. */
 export class JobCancelledError extends Error {
   override name = 'JobCancelledError';

@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.js';
 import { parseInput, type AnyJob, type JobContext } from './define.js';
-import { JobCancelledError, JobTimeoutError } from './errors.js';
+import { CANCEL_REASON, JobCancelledError, JobTimeoutError } from './errors.js';
 
 export interface RunOptions<Deps> {
   jobId: string;
@@ -8,7 +8,7 @@ export interface RunOptions<Deps> {
   log: Logger;
   deps: Deps;
   progress: JobContext['progress'];
-  /** Aborts the run from outside (cancel, shutdown). */
+  /** Aborts the run from outside (cancel: reason CANCEL_REASON; shutdown). */
   signal?: AbortSignal | undefined;
   /** For jobs that enqueue follow-ups; without it, `ctx.enqueue` throws. */
   enqueue?: JobContext['enqueue'] | undefined;
@@ -42,7 +42,8 @@ export async function runJob<Deps>(
     controller.abort(new JobTimeoutError(job.timeoutMs));
   }, job.timeoutMs);
   const onOuterAbort = () => {
-    controller.abort(options.signal?.reason);
+    const reason: unknown = options.signal?.reason;
+    controller.abort(reason === CANCEL_REASON ? new JobCancelledError() : reason);
   };
   options.signal?.addEventListener('abort', onOuterAbort, { once: true });
   if (options.signal?.aborted) onOuterAbort();

@@ -12,7 +12,7 @@ import type { Logger } from '../logger.js';
 import { isConnectionError } from '../redis.js';
 import { listenForCancels } from './cancel.js';
 import { backoffDelay, DEFAULT_RETRY } from './define.js';
-import { JobCancelledError, PermanentError, RetryLaterError } from './errors.js';
+import { CANCEL_REASON, JobCancelledError, PermanentError, RetryLaterError } from './errors.js';
 import { runJob } from './execute.js';
 import type { JobData } from './offloader.js';
 import { createQueueOffloader, RETENTION, type Retention } from './queue.js';
@@ -52,8 +52,6 @@ export interface Runner {
 
 /** Why a job's signal fired when the worker is stopping. */
 const SHUTDOWN = 'worker shutting down';
-/** What BullMQ's cancelJob carries for a cancel (its reasons are strings). */
-const CANCELLED = 'cancelled';
 /**
  * Retry-laters spend no attempt, so a job that is turned away forever would never end: after
  * this many pickups beyond its attempts, a retry-later counts as a failed attempt.
@@ -114,7 +112,9 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
     // A retry is a start too (as with Celery's `expires`): past the expiry, none happens.
     const start = job.attemptsMade > 0 ? 'retried' : 'started';
     throw new UnrecoverableError(
-      outcome === 'expired' ? `expired: not ${start} by ${new Date(at).toISOString()}` : CANCELLED,
+      outcome === 'expired'
+        ? `expired: not ${start} by ${new Date(at).toISOString()}`
+        : CANCEL_REASON,
     );
   }
 
@@ -144,8 +144,7 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
         attempt: job.attemptsStarted,
         log: jobLog,
         deps: options.deps,
-        // BullMQ's cancel reasons are strings: the handler sees a JobCancelledError.
-        signal: signal && cancelSignal(signal),
+        signal,
         enqueue,
         results: async () => inOrder(await job.getChildrenValues()),
         progress: (value) => job.updateProgress(value),
@@ -159,7 +158,7 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
         jobLog.warn('job interrupted by shutdown, put back in its queue');
         throw new WaitingError();
       }
-      if (error instanceof JobCancelledError && signal?.reason === CANCELLED) {
+      if (error instanceof JobCancelledError && signal?.reason === CANCEL_REASON) {
         jobLog.info({ durationMs: Date.now() - started }, 'job cancelled while running');
         await drop(job, 'cancelled', job.data.outcomeAt ?? Date.now());
       }
@@ -230,7 +229,7 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
   const cancels = listenForCancels({
     connection: options.connection,
     prefix: options.prefix,
-    abort: (id) => [...workers.values()].some((worker) => worker.cancelJob(id, CANCELLED)),
+    abort: (id) => [...workers.values()].some((worker) => worker.cancelJob(id, CANCEL_REASON)),
     log,
   });
 
@@ -265,17 +264,6 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
       ]);
     },
   };
-}
-
-/** A signal that aborts with a JobCancelledError where BullMQ's says "cancelled". */
-function cancelSignal(signal: AbortSignal): AbortSignal {
-  const controller = new AbortController();
-  const forward = () => {
-    controller.abort(signal.reason === CANCELLED ? new JobCancelledError() : signal.reason);
-  };
-  if (signal.aborted) forward();
-  else signal.addEventListener('abort', forward, { once: true });
-  return controller.signal;
 }
 
 /** Children's results by their ids' step numbers (`<parent>.<n>`, see ids.ts), not hash order. */
