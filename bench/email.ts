@@ -4,13 +4,10 @@
 // both to a local SMTP server, both with the same number in flight. Run by bench/run.ts
 // (`npm run bench -- --suite email`).
 import { randomBytes, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { QueueEvents } from 'bullmq';
 import nodemailer from 'nodemailer';
 import { sendEmail } from '../jobs/index.js';
-import { connectOffloader, quit } from '../src/boot.js';
 import { loadConfig } from '../src/config.js';
 import { closeDeps, createDeps } from '../src/deps.js';
 import { createLogger } from '../src/logger.js';
@@ -28,7 +25,7 @@ import {
 } from './common.js';
 import { startSmtpSink } from './smtp-sink.js';
 import type { ProbeReply } from './worker-probe.js';
-import { Completions, probe, startWorker, stopWorker } from './worker-process.js';
+import { probe, producerFor, startWorker, stopWorker } from './worker-process.js';
 
 const TARGET = 0.85;
 const INPUT = { template: 'welcome', to: 'ada@example.com', name: 'Ada Lovelace' } as const;
@@ -81,17 +78,13 @@ export async function runEmail(options: EmailOptions): Promise<boolean> {
   const log = createLogger(config.LOG_LEVEL, 'bench');
   const deps = createDeps(config);
   onCleanup(() => closeDeps(deps));
-  const { offloader, connection } = connectOffloader(config, log, deps);
-  onCleanup(() => quit(connection));
-  onCleanup(() => offloader.close());
-  if (connection && connection.status !== 'ready') await once(connection, 'ready');
-  const events = new QueueEvents(sendEmail.queue, {
-    connection: { host: '127.0.0.1', port: redis.port },
-    prefix: config.QUEUE_PREFIX,
-  });
-  onCleanup(() => events.close());
-  const completions = new Completions(events);
-  await events.waitUntilReady();
+  const { offloader, completions } = await producerFor(
+    config,
+    log,
+    deps,
+    redis.port,
+    sendEmail.queue,
+  );
   const worker = await startWorker(
     { ...process.env, ...env, NODE_ENV: 'production' },
     { probe: true },

@@ -3,7 +3,6 @@
 // the same images, with the same number of images in flight; then the worker's peak RSS while
 // it thumbnails images at the pixel limit. Run by bench/run.ts (`--suite thumbnails`).
 import { randomBytes, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -11,10 +10,8 @@ import { performance } from 'node:perf_hooks';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { QueueEvents } from 'bullmq';
 import sharp from 'sharp';
 import { makeThumbnail } from '../jobs/index.js';
-import { connectOffloader, quit } from '../src/boot.js';
 import { loadConfig, type Config } from '../src/config.js';
 import { closeDeps, createDeps, type Deps } from '../src/deps.js';
 import { ImageCheck } from '../src/images/check.js';
@@ -33,7 +30,7 @@ import {
   writeSection,
 } from './common.js';
 import type { ProbeReply } from './worker-probe.js';
-import { Completions, memoryOf, probe, startWorker, stopWorker } from './worker-process.js';
+import { memoryOf, probe, producerFor, startWorker, stopWorker } from './worker-process.js';
 
 const TARGET = 0.85; // offload images/s ≥ 0.85 × bare
 /** The images both variants thumbnail in every round (noise: realistic file sizes). */
@@ -220,17 +217,13 @@ export async function runThumbnails(options: ThumbnailOptions): Promise<boolean>
   );
 
   // Producer side, wired as src/web.ts wires it; QueueEvents for the jobs' ends.
-  const { offloader, connection } = connectOffloader(config, log, deps);
-  onCleanup(() => quit(connection));
-  onCleanup(() => offloader.close());
-  if (connection && connection.status !== 'ready') await once(connection, 'ready');
-  const events = new QueueEvents(makeThumbnail.queue, {
-    connection: { host: '127.0.0.1', port: redis.port },
-    prefix: config.QUEUE_PREFIX,
-  });
-  onCleanup(() => events.close());
-  const completions = new Completions(events);
-  await events.waitUntilReady();
+  const { offloader, completions } = await producerFor(
+    config,
+    log,
+    deps,
+    redis.port,
+    makeThumbnail.queue,
+  );
 
   const worker = await startWorker(workerEnv, { probe: true, cpuProf: options.cpuProf });
   // The scale row (no target): the same jobs through two worker processes, on a queue prefix of
@@ -238,16 +231,7 @@ export async function runThumbnails(options: ThumbnailOptions): Promise<boolean>
   const pairConfig = loadConfig({ ...env, QUEUE_PREFIX: 'bench2', LOG_LEVEL: 'warn' });
   const pairEnv = { ...workerEnv, QUEUE_PREFIX: 'bench2' };
   const pair = await Promise.all([1, 2].map(() => startWorker(pairEnv, { probe: true })));
-  const pairSide = connectOffloader(pairConfig, log, deps);
-  onCleanup(() => quit(pairSide.connection));
-  onCleanup(() => pairSide.offloader.close());
-  const pairEvents = new QueueEvents(makeThumbnail.queue, {
-    connection: { host: '127.0.0.1', port: redis.port },
-    prefix: pairConfig.QUEUE_PREFIX,
-  });
-  onCleanup(() => pairEvents.close());
-  const pairCompletions = new Completions(pairEvents);
-  await pairEvents.waitUntilReady();
+  const pairSide = await producerFor(pairConfig, log, deps, redis.port, makeThumbnail.queue);
   console.log(
     `redis-server on ${redis.url}; worker pid ${worker.child.pid ?? '?'} consuming media, ` +
       `concurrency ${concurrency}; ${uploads.length} images`,
@@ -292,7 +276,7 @@ export async function runThumbnails(options: ThumbnailOptions): Promise<boolean>
     const ids = await Promise.all(
       uploads.map(async ({ key }) => (await pairSide.offloader.enqueue(makeThumbnail, { key })).id),
     );
-    const { end, thumbnails } = await pairCompletions.all(ids, children);
+    const { end, thumbnails } = await pairSide.completions.all(ids, children);
     const after = await Promise.all(children.map((child) => probe(child)));
     const cpu = after.reduce((sum, a, i) => sum + a.cpu - (before[i]?.cpu ?? 0), 0);
     return {
@@ -401,7 +385,7 @@ export async function runThumbnails(options: ThumbnailOptions): Promise<boolean>
   const valid =
     failedAttempts === 0 &&
     completions.stalled === 0 &&
-    pairCompletions.stalled === 0 &&
+    pairSide.completions.stalled === 0 &&
     workerExit === 0 &&
     pairExits.every((code) => code === 0) &&
     expected &&

@@ -8,7 +8,11 @@ import { readdir, readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import type { QueueEvents } from 'bullmq';
+import { QueueEvents } from 'bullmq';
+import { connectOffloader, quit } from '../src/boot.js';
+import type { Config } from '../src/config.js';
+import type { Deps } from '../src/deps.js';
+import type { Logger } from '../src/logger.js';
 import { onCleanup, root } from './common.js';
 import type { ProbeReply } from './worker-probe.js';
 
@@ -212,4 +216,29 @@ export class Completions {
       });
     }
   }
+}
+
+/**
+ * The bench's producer side for one queue, wired as src/web.ts wires it (the offloader on its
+ * fail-fast connection), and the Completions of that queue's jobs; all closed at clean-up.
+ */
+export async function producerFor(
+  config: Config,
+  log: Logger,
+  deps: Deps,
+  redisPort: number,
+  queue: string,
+) {
+  const { offloader, connection } = connectOffloader(config, log, deps);
+  onCleanup(() => quit(connection));
+  onCleanup(() => offloader.close());
+  if (connection && connection.status !== 'ready') await once(connection, 'ready');
+  const events = new QueueEvents(queue, {
+    connection: { host: '127.0.0.1', port: redisPort },
+    prefix: config.QUEUE_PREFIX,
+  });
+  onCleanup(() => events.close());
+  const completions = new Completions(events);
+  await events.waitUntilReady();
+  return { offloader, completions };
 }
