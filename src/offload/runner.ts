@@ -13,7 +13,7 @@ import { isConnectionError } from '../redis.js';
 import { listenForCancels } from './cancel.js';
 import { backoffDelay, DEFAULT_RETRY } from './define.js';
 import { CANCEL_REASON, JobCancelledError, PermanentError, RetryLaterError } from './errors.js';
-import { runJob } from './execute.js';
+import { startJob, type JobRun } from './execute.js';
 import type { JobData } from './offloader.js';
 import { createQueueOffloader, RETENTION, type Retention } from './queue.js';
 import type { Registry } from './registry.js';
@@ -51,7 +51,12 @@ export interface Runner {
 }
 
 /** Why a job's signal fired when the worker is stopping. */
-const SHUTDOWN = 'worker shutting down';
+class WorkerShutdownError extends Error {
+  override name = 'WorkerShutdownError';
+  constructor() {
+    super('worker shutting down');
+  }
+}
 /**
  * Retry-laters spend no attempt, so a job that is turned away forever would never end: after
  * this many pickups beyond its attempts, a retry-later counts as a failed attempt.
@@ -118,7 +123,11 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
     );
   }
 
-  async function process(job: Job<JobData>, token?: string, signal?: AbortSignal) {
+  // The runs under way in this process, by job id: cancels and the shutdown stop them. (Not
+  // BullMQ's own signal: it would make an AbortController for every job, see execute.ts.)
+  const running = new Map<string, JobRun>();
+
+  async function process(job: Job<JobData>, token?: string) {
     const definition = registry.get(job.name);
     if (!definition) throw new UnrecoverableError(`no job named "${job.name}" in this worker`);
     const jobLog = log.child({
@@ -138,27 +147,29 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
       await drop(job, 'expired', expiresAt);
     }
     jobLog.info({ waitedMs: started - job.timestamp }, 'job started');
+    const id = String(job.id);
+    const run = startJob(definition, job.data.input, {
+      jobId: id,
+      attempt: job.attemptsStarted,
+      log: jobLog,
+      deps: options.deps,
+      enqueue,
+      results: async () => inOrder(await job.getChildrenValues()),
+      progress: (value) => job.updateProgress(value),
+    });
+    running.set(id, run);
     try {
-      const result = await runJob(definition, job.data.input, {
-        jobId: String(job.id),
-        attempt: job.attemptsStarted,
-        log: jobLog,
-        deps: options.deps,
-        signal,
-        enqueue,
-        results: async () => inOrder(await job.getChildrenValues()),
-        progress: (value) => job.updateProgress(value),
-      });
+      const result = await run.result;
       jobLog.info({ durationMs: Date.now() - started }, 'job completed');
       return result;
     } catch (error) {
-      if (signal?.reason === SHUTDOWN) {
+      if (run.reason instanceof WorkerShutdownError) {
         // Not a failure: hand the job back without spending an attempt.
         await job.moveToWait(token);
         jobLog.warn('job interrupted by shutdown, put back in its queue');
         throw new WaitingError();
       }
-      if (error instanceof JobCancelledError && signal?.reason === CANCEL_REASON) {
+      if (run.reason instanceof JobCancelledError) {
         jobLog.info({ durationMs: Date.now() - started }, 'job cancelled while running');
         await drop(job, 'cancelled', job.data.outcomeAt ?? Date.now());
       }
@@ -180,6 +191,8 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
       jobLog.warn({ err: error, durationMs: Date.now() - started, permanent }, 'job failed');
       if (permanent) throw new UnrecoverableError(error.message);
       throw error;
+    } finally {
+      running.delete(id);
     }
   }
 
@@ -229,7 +242,10 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
   const cancels = listenForCancels({
     connection: options.connection,
     prefix: options.prefix,
-    abort: (id) => [...workers.values()].some((worker) => worker.cancelJob(id, CANCEL_REASON)),
+    abort(id) {
+      running.get(id)?.abort(new JobCancelledError());
+      return running.has(id);
+    },
     log,
   });
 
@@ -248,7 +264,7 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
       ]);
       const timer = setTimeout(
         () => {
-          for (const worker of workers.values()) worker.cancelAllJobs(SHUTDOWN);
+          for (const run of running.values()) run.abort(new WorkerShutdownError());
         },
         Math.max(0, deadline - Date.now()),
       );

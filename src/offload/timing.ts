@@ -6,6 +6,9 @@ export function timing(
   { delayMs, at, expiresAt, expiresInMs }: EnqueueOptions,
   now = Date.now(),
 ): { delayMs: number; expiresAt?: number } {
+  // Most jobs start now and never expire: nothing to check (this runs on every enqueue).
+  const none = [delayMs, at, expiresAt, expiresInMs].every((option) => option === undefined);
+  if (none) return { delayMs: 0 };
   const refuse = (why: string) => {
     throw new InvalidEnqueueOptionsError(why);
   };
