@@ -9,7 +9,7 @@
 //   producer:    --producer-jobs 4000 (jobs per mode per round)
 //   e2e:         --jobs 3000 --celery-jobs 1000 (jobs per drain)
 //   pickup:      --rate 200 --seconds 10 (jobs/s, seconds per round)
-//   benefit:     --duration 5 --connections 50 (as http)
+//   benefit:     --duration 5 --connections 50 (as http), --benefit-rate 150 (req/s offered)
 //   email:       --mails 500 --concurrency N
 //   soak:        --minutes 10 (only when asked for: `--suite soak`)
 //   --cpu-prof DIR            V8 CPU profiles of the servers' process (http), the worker
@@ -58,6 +58,7 @@ const { values: args } = parseArgs({
     'celery-jobs': { type: 'string', default: '1000' },
     minutes: { type: 'string', default: '10' },
     rate: { type: 'string', default: '200' },
+    'benefit-rate': { type: 'string', default: '150' },
     mails: { type: 'string', default: '500' },
     seconds: { type: 'string', default: '10' },
   },
@@ -134,6 +135,7 @@ try {
             rounds: fewerRounds,
             duration: Number(args.duration),
             connections: Number(args.connections),
+            rate: Number(args['benefit-rate']),
           });
           break;
         case 'email':

@@ -2,7 +2,13 @@ import type { Logger } from '../logger.js';
 import { parseInput, type AnyJob } from './define.js';
 import { runJob } from './execute.js';
 import { childId, jobIdFor } from './ids.js';
-import { asWorkflow, type Accepted, type EnqueueOptions, type Offloader } from './offloader.js';
+import {
+  asWorkflow,
+  refuseInBatches,
+  type Accepted,
+  type EnqueueOptions,
+  type Offloader,
+} from './offloader.js';
 import { sumProgress, type JobStatus } from './status.js';
 import { timing } from './timing.js';
 import { compile, type FlowNode } from './workflow.js';
@@ -133,6 +139,13 @@ export function createInlineOffloader(options: { deps: unknown; log: Logger }): 
     mode: 'inline',
     enqueue: (job, input, enqueueOptions = {}) =>
       submit(compile(asWorkflow(job, input, enqueueOptions.children)), enqueueOptions),
+    async enqueueMany(job, inputs, manyOptions = {}) {
+      refuseInBatches(manyOptions);
+      for (const input of inputs) parseInput(job, input); // every one, before any runs
+      const accepted: Accepted[] = [];
+      for (const input of inputs) accepted.push(await offloader.enqueue(job, input, manyOptions));
+      return accepted;
+    },
     start: (workflow, startOptions = {}) => submit(compile(workflow), startOptions),
 
     status: (id) => Promise.resolve(finished.get(id) ?? null),

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { InvalidEnqueueOptionsError } from './errors.js';
 import type { AnyJob, JobDefinition } from './define.js';
 import type { JobState, JobStatus } from './status.js';
 import { chord, step, type Step, type Workflow } from './workflow.js';
@@ -37,6 +38,18 @@ export interface EnqueueOptions {
   progressTotal?: number;
 }
 
+/** `enqueueMany`'s options: those of `enqueue` that fit every job of a batch. */
+export type ManyOptions = Omit<EnqueueOptions, 'key' | 'children' | 'progressTotal'>;
+
+/** For callers without types: what `enqueueMany` cannot honour is refused, not ignored. */
+export function refuseInBatches(options: ManyOptions): void {
+  for (const name of ['key', 'children', 'progressTotal']) {
+    if (name in options) {
+      throw new InvalidEnqueueOptionsError(`enqueueMany takes no ${name}: enqueue one by one`);
+    }
+  }
+}
+
 /** A chord's header job, made with `child()` (= `step()`): its input is checked against its job. */
 export type ChildJob = Step;
 export const child = step;
@@ -67,6 +80,16 @@ export interface Offloader {
     input: z.input<Schema>,
     options?: EnqueueOptions,
   ): Promise<Accepted>;
+  /**
+   * Many jobs of one kind in one round trip (BullMQ's addBulk), e.g. a mail to each of 1,000
+   * users. Every input is checked first, so one bad input adds none. The options apply to each
+   * job; a `key` or `children` are refused (enqueue such jobs one by one). Answers in order.
+   */
+  enqueueMany<Schema extends z.ZodType>(
+    job: JobDefinition<Schema>,
+    inputs: readonly z.input<Schema>[],
+    options?: ManyOptions,
+  ): Promise<Accepted[]>;
   /**
    * Starts a workflow (see workflow.ts: chain, group, chord, chunks); the accepted job is its
    * last step (a lone group's is a job that collects its members' results).

@@ -8,6 +8,7 @@ import { cancelChannel } from './cancel.js';
 import { childId, jobIdFor, parentIdOf } from './ids.js';
 import {
   asWorkflow,
+  refuseInBatches,
   type Accepted,
   type EnqueueOptions,
   type JobData,
@@ -217,12 +218,26 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
     return events;
   }
 
+  /** A job's BullMQ options for one enqueue. */
+  const addOptions = (
+    job: AnyJob,
+    jobId: string,
+    delayMs: number,
+    { priority, lifo }: EnqueueOptions,
+  ): JobsOptions => ({
+    ...jobOptions(job, kept),
+    jobId,
+    ...(delayMs ? { delay: delayMs } : {}),
+    ...(priority ? { priority } : {}),
+    ...(lifo ? { lifo } : {}),
+  });
+
   /**
    * Adds a job, or a workflow's tree of jobs as one flow (atomically). Every input is checked
    * first, so a bad one adds nothing. The timing options apply to every job of the tree.
    */
   async function submit(root: FlowNode, enqueueOptions: EnqueueOptions): Promise<Accepted> {
-    const { priority, lifo, requestId, key, progressTotal } = enqueueOptions;
+    const { requestId, key, progressTotal } = enqueueOptions;
     const { delayMs, expiresAt } = timing(enqueueOptions);
     const id = jobIdFor(root.job.name, key);
     const dataOf = (node: FlowNode): JobData => ({
@@ -234,13 +249,7 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
       name: node.job.name,
       queueName: node.queue,
       data,
-      opts: {
-        ...jobOptions(node.job, kept),
-        jobId: nodeId,
-        ...(delayMs ? { delay: delayMs } : {}),
-        ...(priority ? { priority } : {}),
-        ...(lifo ? { lifo } : {}),
-      },
+      opts: addOptions(node.job, nodeId, delayMs, enqueueOptions),
       children: node.children.map((child, index) => {
         const flow = toFlow(child, childId(nodeId, index));
         // `fail`: a child that fails for good fails this job, which then never runs.
@@ -283,6 +292,23 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
 
     enqueue: (job, input, enqueueOptions = {}) =>
       submit(compile(asWorkflow(job, input, enqueueOptions.children)), enqueueOptions),
+
+    async enqueueMany(job, inputs, manyOptions = {}) {
+      refuseInBatches(manyOptions);
+      const { delayMs, expiresAt } = timing(manyOptions);
+      const ids = inputs.map(() => jobIdFor(job.name));
+      const batch = inputs.map((input, i) => ({
+        name: job.name,
+        data: {
+          ...validated(job, input, manyOptions.requestId),
+          ...(expiresAt ? { expiresAt } : {}),
+        },
+        opts: addOptions(job, ids[i] ?? '', delayMs, manyOptions),
+      }));
+      if (batch.length > 0) await whenConnected(() => queueNamed(job.queue).addBulk(batch));
+      const state = delayMs ? 'delayed' : 'waiting';
+      return ids.map((id) => ({ id, name: job.name, state }));
+    },
 
     start: (workflow, startOptions = {}) => submit(compile(workflow), startOptions),
 
