@@ -34,12 +34,20 @@ import {
 export const CONCURRENCIES = [1, 10, 50] as const;
 /** Jobs in each variant's warm-up drain (JIT, connections). */
 const WARM_UP_JOBS = 1_000;
-const KINDS = ['bare', 'offload', 'bee', 'celery-prefork', 'celery-threads'] as const;
+const KINDS = [
+  'bare',
+  'offload',
+  'bare-logged',
+  'bee',
+  'celery-prefork',
+  'celery-threads',
+] as const;
 type Kind = (typeof KINDS)[number];
 const TARGETS = { bare: 0.9, celery: 10 };
 const LABEL: Record<Kind, string> = {
   bare: 'bare BullMQ Worker',
   offload: 'offload (our runtime)',
+  'bare-logged': 'bare + the runner’s 2 log lines (reference)',
   bee: 'bee-queue',
   'celery-prefork': 'Celery, prefork pool',
   'celery-threads': 'Celery, threads pool',
@@ -106,13 +114,13 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
   const logFiles: { variant: Variant; file: string }[] = [];
   const celeryProducer = 'version' in peer ? startCeleryProducer(redis.url) : undefined;
   for (const concurrency of CONCURRENCIES) {
-    for (const kind of ['bare', 'offload'] as const) {
+    for (const kind of ['bare', 'offload', 'bare-logged'] as const) {
       const prefix = `${kind}-c${concurrency}`;
       const queue = new Queue<JobData>(noop.queue, { connection: admin, prefix });
       onCleanup(() => queue.close());
       await queue.pause();
       const file = join(dir, `${prefix}.log`);
-      const fd = kind === 'offload' ? openSync(file, 'a') : 'ignore';
+      const fd = kind === 'bare' ? 'ignore' : openSync(file, 'a');
       const consumer = await startNoopWorker(
         prefix,
         kind,
@@ -304,8 +312,8 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
     '| ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | --- | ---: |',
   ];
   const verdicts = [
-    '| concurrency | offload / bare (≥ 0.9×) | offload / best Celery (≥ 10×) |',
-    '| ---: | --- | --- |',
+    '| concurrency | offload / bare (≥ 0.9×) | offload / best Celery (≥ 10×) | offload / bare + 2 log lines (reference) | bare / best Celery (reference) |',
+    '| ---: | --- | --- | ---: | ---: |',
   ];
   for (const concurrency of CONCURRENCIES) {
     const bare = cell('bare', concurrency);
@@ -328,6 +336,9 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
       .map((kind) => cell(kind, concurrency)?.rate)
       .filter((r): r is number => r !== undefined);
     const vsBare = ours && bare ? ours.rate / bare.rate : NaN;
+    const logged = cell('bare-logged', concurrency);
+    const vsLogged = ours && logged ? ours.rate / logged.rate : NaN;
+    const bareVsCelery = bare && celeries.length ? bare.rate / Math.max(...celeries) : NaN;
     const vsCelery = ours && celeries.length ? ours.rate / Math.max(...celeries) : NaN;
     const okBare = vsBare >= TARGETS.bare;
     const okCelery = vsCelery >= TARGETS.celery;
@@ -337,7 +348,7 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
         (celeries.length
           ? `${fixed(vsCelery, 1)}× ${okCelery ? 'PASS' : 'FAIL'}`
           : 'no Celery row: not measured') +
-        ' |',
+        ` | ${fixed(vsLogged)}× | ${fixed(bareVsCelery, 1)}× |`,
     );
   }
   const summary = [...table, '', ...verdicts, ''];
@@ -361,6 +372,7 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
     `- Redis: one private redis-server (test/harness/redis.ts) for every variant, \`${redisSettings.join(' ')}\`; CONFIG RESETSTAT before each drain, INFO commandstats 200 ms after its last job (the idle workers' own polling, a few commands a second, is in the counts: noise under 0.1 %).`,
     '- Variants, one worker process per variant and concurrency, all started once and idle between drains: ' +
       '`bare` = a BullMQ Worker (defaults, same concurrency) with an async no-op processor; ' +
+      '`bare + the runner’s 2 log lines` = the same Worker writing the two lines our runner writes per job (a pino child logger with the same fields, synchronous writes to a file): a reference row that separates what logging costs from the rest of the runtime; ' +
       '`offload` = bench/noop-worker.ts: `startRunner` wired as src/boot.ts `startWorkers` wires it (the config’s defaults: lock 30 s, stalled check 30 s, retention, the runner’s unbounded limiter; pino at info to a file, as to a log drain), with a registry of one no-op job (bench/noop.ts), so every job goes through the runner’s process() and runJob (input re-validated, time limit, two log lines); ' +
       '`bee-queue` = a bee-queue worker with its defaults; ' +
       '`Celery` = `celery worker --pool prefork|threads -c N -l INFO --without-heartbeat --without-gossip --without-mingle`, task `acks_late` (acked after it ran, as BullMQ’s jobs are), no result backend, default prefetch (4 per process/thread).',

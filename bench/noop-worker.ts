@@ -7,6 +7,9 @@
 //            process(): registry lookup, child logger, cancel and expiry checks, "job started",
 //            runJob (input re-validated, time limit), "job completed".
 //   bare     a bare BullMQ Worker with the same concurrency and a plain async processor.
+//   bare-logged  the same, plus the two log lines the runner writes per job ("job started",
+//            "job completed", on a child logger with the same fields), to stdout: what logging
+//            alone costs, apart from the rest of the runtime.
 //   bee      a bee-queue worker (its defaults) with the same concurrency.
 // Env: BENCH_REDIS_URL, BENCH_MODE, BENCH_CONCURRENCY, BENCH_PREFIX (BullMQ prefix) or
 // BENCH_QUEUE (bee-queue's queue name). It answers the messages of bench/noop.ts and leaves on
@@ -86,12 +89,23 @@ switch (mode) {
     };
     break;
   }
-  case 'bare': {
+  case 'bare':
+  case 'bare-logged': {
     const connection = new Redis(url, { maxRetriesPerRequest: null });
+    const log = mode === 'bare-logged' ? createLogger('info', 'worker') : undefined;
     const worker = new Worker<JobData>(
       noop.name,
       (job) => {
+        const started = Date.now();
+        const jobLog = log?.child({
+          jobId: job.id,
+          job: job.name,
+          reqId: job.data.requestId,
+          attempt: job.attemptsStarted,
+        });
+        jobLog?.info({ waitedMs: started - job.timestamp }, 'job started');
         hooks.onRun(job.data.input as NoopInput);
+        jobLog?.info({ durationMs: Date.now() - started }, 'job completed');
         return Promise.resolve(null);
       },
       { connection, prefix, concurrency },
@@ -122,7 +136,7 @@ switch (mode) {
     break;
   }
   default:
-    throw new Error(`BENCH_MODE must be offload, bare or bee, not ${mode}`);
+    throw new Error(`BENCH_MODE must be offload, bare, bare-logged or bee, not ${mode}`);
 }
 send({ type: 'ready' });
 

@@ -44,7 +44,7 @@ export function noopJob(input: NoopInput = {}): {
   return { name: noop.name, data: { input }, opts: { ...jobOptions(noop), jobId: randomUUID() } };
 }
 
-export type WorkerMode = 'bare' | 'offload' | 'bee';
+export type WorkerMode = 'bare' | 'bare-logged' | 'offload' | 'bee';
 
 /** Parent → worker. */
 export type ToWorker =
