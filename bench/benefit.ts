@@ -4,6 +4,7 @@
 // takes 200 ms per message. Run by bench/run.ts (`npm run bench -- --suite benefit`).
 import autocannon from 'autocannon';
 import { randomBytes } from 'node:crypto';
+import { Agent, request } from 'node:http';
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -54,6 +55,18 @@ export interface BenefitOptions {
   rate: number;
 }
 
+/** What one load run measured. */
+interface Measured {
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  /** Responses by status code. */
+  statuses: Record<string, number>;
+  /** Requests that got no response (errors, timeouts). */
+  errors: number;
+}
+
 interface Round {
   variant: Variant;
   load: Load;
@@ -89,6 +102,24 @@ async function slowSmtp(delayMs: number) {
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   onCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())));
   return { url: `smtp://127.0.0.1:${port}`, counter };
+}
+
+/** POSTs the signup body on `agent`; resolves with the status code once the body is read. */
+function post(agent: Agent, url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, {
+      agent,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) },
+    });
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve(String(res.statusCode)));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(BODY);
+  });
 }
 
 /** Runs the benefit suite; true when the run is valid and the target is met. */
@@ -151,33 +182,91 @@ export async function runBenefit(options: BenefitOptions): Promise<boolean> {
     await admin.flushall('SYNC'); // the offloaded mails pile up: no worker runs (see README)
     await sleep(300);
     const mailsBefore = smtp.counter.mails;
+    const url = `http://127.0.0.1:${port}${PATH[variant]}`;
+    const result =
+      load === 'rate' ? await paced(url, rate, seconds) : await closedLoop(url, seconds);
+    await sleep(SMTP_DELAY_MS + 300); // the last sync requests' mails land
+    const wrong = Object.entries(result.statuses)
+      .filter(([code]) => code !== STATUS[variant])
+      .reduce((sum, [, count]) => sum + count, 0);
+    return {
+      variant,
+      load,
+      round,
+      ...result,
+      bad: wrong + result.errors,
+      mails: smtp.counter.mails - mailsBefore,
+    };
+  }
+
+  /** autocannon, each connection sending its next request when the last is answered. */
+  async function closedLoop(url: string, seconds: number): Promise<Measured> {
     const result = await autocannon({
-      url: `http://127.0.0.1:${port}${PATH[variant]}`,
+      url,
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: BODY,
       connections,
       pipelining: 1,
       duration: seconds,
-      ...(load === 'rate' ? { overallRate: rate } : {}),
     });
-    await sleep(SMTP_DELAY_MS + 300); // the last sync requests' mails land
-    const statuses = Object.entries(result.statusCodeStats ?? {});
-    const wrong = statuses
-      .filter(([code]) => code !== STATUS[variant])
-      .reduce((sum, [, { count = 0 }]) => sum + count, 0);
     return {
-      variant,
-      load,
-      round,
       rps: result.requests.average,
       p50: result.latency.p50,
       p99: result.latency.p99,
       requests: result.requests.total,
-      bad: wrong + result.errors + result.timeouts,
-      mails: smtp.counter.mails - mailsBefore,
+      statuses: Object.fromEntries(
+        Object.entries(result.statusCodeStats ?? {}).map(([code, { count = 0 }]) => [code, count]),
+      ),
+      errors: result.errors + result.timeouts,
     };
   }
+
+  /**
+   * An open loop: one request every 1/rate s, on a schedule that does not wait for answers
+   * (over at most `connections` kept-alive sockets), each timed from when it was due, so a
+   * slow answer cannot hide the ones queued behind it. (autocannon's overallRate sends each
+   * second's share in a burst, which measures the burst, not the rate.)
+   */
+  async function paced(url: string, perSecond: number, seconds: number): Promise<Measured> {
+    const agent = new Agent({ keepAlive: true, maxSockets: connections });
+    const latencies: number[] = [];
+    const statuses: Record<string, number> = {};
+    let errors = 0;
+    const begin = performance.now();
+    const count = Math.round(perSecond * seconds);
+    const requests: Promise<void>[] = [];
+    for (let i = 0; i < count; i++) {
+      const due = begin + (i * 1000) / perSecond;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      requests.push(
+        post(agent, url).then(
+          (status) => {
+            latencies.push(performance.now() - due);
+            statuses[status] = (statuses[status] ?? 0) + 1;
+          },
+          () => {
+            errors += 1;
+          },
+        ),
+      );
+    }
+    await Promise.all(requests);
+    agent.destroy();
+    latencies.sort((a, b) => a - b);
+    const at = (q: number) =>
+      latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+    return {
+      rps: count / ((performance.now() - begin) / 1000),
+      p50: at(0.5),
+      p99: at(0.99),
+      requests: count,
+      statuses,
+      errors,
+    };
+  }
+
   const show = (r: Round) =>
     console.log(
       `${r.round ? `round ${r.round}` : 'warm-up'}  ${r.variant.padEnd(9)} ${r.load.padEnd(4)} ` +
@@ -245,7 +334,7 @@ export async function runBenefit(options: BenefitOptions): Promise<boolean> {
     ),
     `- The Procfile's \`web\` process (src/web.ts under tsx, OFFLOAD_MODE=queue, LOG_LEVEL=info to /dev/null), SMTP_URL pointing at an smtp-server in the bench process; the app's mailer opens a connection per message (no pool), which smtp-server holds ${GREETING_HOLD_MS} ms before its greeting, and the server answers the DATA ${SMTP_DELAY_MS - GREETING_HOLD_MS} ms after it ends: ${SMTP_DELAY_MS} ms per message in all (a slow provider).`,
     `- \`sync\` = \`POST /signup?mode=sync\`: renders and sends the welcome email inside the request (201). \`offloaded\` = \`POST /signup\`: validates, enqueues send-email, answers 202. No worker runs: the 202's latency does not depend on one (the mails wait in Redis, flushed before every round).`,
-    `- Load: autocannon, ${connections} connections for both variants (as the http suite), no pipelining, \`${BODY}\`, in two shapes. **${loadLabel.rate}** (autocannon \`overallRate\`): the same offered load for both, under what sync can serve on ${connections} connections (${syncCeiling}/s at 200 ms a message), so each answers every request as it comes and the p99 is what a user waits at that load; the target is read here. **${loadLabel.max}** (closed loop): each connection sends its next request when the last is answered, so req/s is what each variant can serve; offloaded then keeps the web process's CPU busy, and its p99 is mostly queueing for that CPU (${connections} requests in flight × a few hundred µs each), so that p99 ratio says more about the machine than about offloading. A 2 s warm-up per variant, then ${rounds} interleaved rounds of ${duration} s per load and variant.`,
+    `- Load: autocannon, ${connections} connections for both variants (as the http suite), no pipelining, \`${BODY}\`, in two shapes. **${loadLabel.rate}** (an open loop in the bench process: node:http on ${connections} kept-alive sockets, one request due every ${fixed(1000 / rate, 1)} ms whether or not earlier ones were answered, each timed from when it was due; autocannon's \`overallRate\` sends each second's share in one burst instead): the same offered load for both, under what sync can serve on ${connections} connections (${syncCeiling}/s at 200 ms a message), so each answers every request as it comes and the p99 is what a user waits at that load; the target is read here. **${loadLabel.max}** (closed loop): each connection sends its next request when the last is answered, so req/s is what each variant can serve; offloaded then keeps the web process's CPU busy, and its p99 is mostly queueing for that CPU (${connections} requests in flight × a few hundred µs each), so that p99 ratio says more about the machine than about offloading. A 2 s warm-up per variant, then ${rounds} interleaved rounds of ${duration} s per load and variant.`,
     '',
     '### Summary (medians over rounds)',
     '',
