@@ -16,10 +16,15 @@ import { createMonitor } from '../src/monitor.js';
 import { loadConfig } from '../src/config.js';
 import { closeDeps, createDeps } from '../src/deps.js';
 import { createLogger } from '../src/logger.js';
-import { jobOptions, type JobData } from '../src/offload/index.js';
+import {
+  createQueueOffloader,
+  jobOptions,
+  type JobData,
+  type Offloader,
+} from '../src/offload/index.js';
 
 // Types only: bench/run.ts imports them with `import type`, which never runs this file.
-export type Variant = 'bare-json' | 'bare-add' | 'offload';
+export type Variant = 'bare-json' | 'bare-add' | 'bare-enqueue' | 'offload';
 /** The one message this process sends: where each variant listens (POST /signup on each). */
 export interface ServersReady {
   ports: Record<Variant, number>;
@@ -52,6 +57,21 @@ function bareAdd(queue: Queue<JobData>): Express {
       { input: { template: 'welcome', to: email, name } },
       { ...jobOptions(sendEmail), jobId: id },
     );
+    res.status(202).json({ id });
+  });
+  return app;
+}
+
+/**
+ * bare-add's route with our offloader's enqueue in place of `queue.add` (the job's input
+ * validated, the job options, the fail-fast connection): what the offloader alone adds.
+ */
+function bareEnqueue(offloader: Offloader): Express {
+  const app = express();
+  app.use(express.json());
+  app.post('/signup', async (req, res) => {
+    const { email, name } = req.body as SignupBody;
+    const { id } = await offloader.enqueue(sendEmail, { template: 'welcome', to: email, name });
     res.status(202).json({ id });
   });
   return app;
@@ -95,6 +115,16 @@ const log = createLogger(config.LOG_LEVEL, 'web');
 const deps = createDeps(config);
 const { offloader, connection } = connectOffloader(config, log, deps);
 const monitor = createMonitor({ config, connection, queueNames: registry.queues, log });
+// bare-enqueue: an offloader of its own on the same producer connection, under its own prefix.
+const enqueuer = createQueueOffloader({
+  registry,
+  connection: connection ?? bareConnection,
+  eventsConnection: () => {
+    throw new Error('the bench watches no job');
+  },
+  prefix: 'enq',
+  log,
+});
 
 // The producer connection fails fast instead of queueing commands: wait until it is up.
 if (connection && connection.status !== 'ready') await once(connection, 'ready');
@@ -103,12 +133,14 @@ await Promise.all([bareQueue.waitUntilReady(), offloader.ping()]);
 const servers: Record<Variant, Server> = {
   'bare-json': await listen(bareJson()),
   'bare-add': await listen(bareAdd(bareQueue)),
+  'bare-enqueue': await listen(bareEnqueue(enqueuer)),
   offload: await listen(createApp({ offloader, deps, log, monitor })),
 };
 const ready: ServersReady = {
   ports: {
     'bare-json': portOf(servers['bare-json']),
     'bare-add': portOf(servers['bare-add']),
+    'bare-enqueue': portOf(servers['bare-enqueue']),
     offload: portOf(servers.offload),
   },
 };
@@ -126,7 +158,7 @@ async function close(): Promise<void> {
   await Promise.all(
     Object.values(servers).map((server) => new Promise((resolve) => server.close(resolve))),
   );
-  await Promise.all([bareQueue.close(), monitor.close(), offloader.close()]);
+  await Promise.all([bareQueue.close(), monitor.close(), offloader.close(), enqueuer.close()]);
   await Promise.all([quit(bareConnection), quit(connection)]);
   await closeDeps(deps);
 }
