@@ -102,3 +102,22 @@ export async function suiteRedis(suite: string) {
   const redisVersion = /redis_version:([^\r\n]+)/.exec(await admin.info('server'))?.[1] ?? '?';
   return { redis, dir, admin, redisVersion };
 }
+
+/**
+ * The median over rounds of `a / b`, each taken within one round (its variants ran close
+ * together): this machine's speed drifts between rounds, and a per-round ratio cancels the
+ * share of that drift the variants of a round had in common. NaN when no round has both.
+ */
+export function roundRatio<Row extends { round: number }>(
+  rows: readonly Row[],
+  a: (row: Row) => boolean,
+  b: (row: Row) => boolean,
+  value: (row: Row) => number,
+): number {
+  const ratios = [...new Set(rows.map((row) => row.round))].flatMap((round) => {
+    const x = rows.find((row) => row.round === round && a(row));
+    const y = rows.find((row) => row.round === round && b(row));
+    return x && y ? [value(x) / value(y)] : [];
+  });
+  return ratios.length ? median(ratios) : NaN;
+}

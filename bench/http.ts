@@ -16,6 +16,7 @@ import {
   header,
   mb,
   median,
+  roundRatio,
   MIN_ROUNDS_TO_WRITE,
   onCleanup,
   root,
@@ -201,21 +202,20 @@ function report(rounds: Round[], redisVersion: string, redisSettings: string[], 
     ),
     '',
   ];
-  // Ratios are taken round by round (its variants ran back to back), then the median: this
-  // machine's speed drifts between rounds (the same variant's CPU per request moves by half),
-  // and a per-round ratio cancels what the variants of one round shared.
+  // Per-round ratios (see roundRatio): this machine's speed drifts between rounds.
   const ratio = (a: Variant, b: Variant) => {
-    const pairs = [...new Set(rounds.map((r) => r.round))].flatMap((n) => {
-      const x = rounds.find((r) => r.round === n && r.variant === a);
-      const y = rounds.find((r) => r.round === n && r.variant === b);
-      return x && y ? [{ x, y }] : [];
-    });
-    if (pairs.length === 0) return undefined;
-    const med = (f: (x: Round, y: Round) => number) => median(pairs.map(({ x, y }) => f(x, y)));
+    if (!medians.has(a) || !medians.has(b)) return undefined;
+    const of = (value: (r: Round) => number) =>
+      roundRatio(
+        rounds,
+        (r) => r.variant === a,
+        (r) => r.variant === b,
+        value,
+      );
     return {
-      throughput: med((x, y) => x.rps / y.rps),
-      p99: med((x, y) => x.p99 / y.p99),
-      cpu: med((x, y) => x.cpuPerRequest / y.cpuPerRequest),
+      throughput: of((r) => r.rps),
+      p99: of((r) => r.p99),
+      cpu: of((r) => r.cpuPerRequest),
     };
   };
   const offload = ratio('offload', 'bare-add');
