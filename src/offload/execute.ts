@@ -56,6 +56,7 @@ class Run<Deps> implements JobRun {
   #stop: (reason: Error) => void = () => undefined;
   #grace: NodeJS.Timeout | undefined;
   readonly #timer: NodeJS.Timeout;
+  #ended = false;
 
   constructor(
     readonly job: AnyJob,
@@ -72,7 +73,6 @@ class Run<Deps> implements JobRun {
     const stopped = new Promise<never>((_, reject) => {
       this.#stop = reject;
     });
-    stopped.catch(() => undefined); // an abort after the run ended rejects it unheard
     try {
       const input = parseInput(this.job, rawInput);
       const value = await Promise.race([this.job.run(input, ctx), stopped]);
@@ -82,6 +82,7 @@ class Run<Deps> implements JobRun {
       this.#late();
       throw error;
     } finally {
+      this.#ended = true;
       clearTimeout(this.#timer);
       clearTimeout(this.#grace);
     }
@@ -93,7 +94,7 @@ class Run<Deps> implements JobRun {
   }
 
   abort(reason: Error): void {
-    if (this.reason) return;
+    if (this.reason || this.#ended) return; // too late: it already has its outcome
     this.reason = reason;
     this.#controller?.abort(reason);
     if (graceful(reason)) {
