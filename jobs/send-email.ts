@@ -48,6 +48,7 @@ export default defineJob({
         break;
       }
     }
+    await ctx.progress(10);
     const sent = await mailer.send({ ...rendered, to: input.to, key: ctx.jobId });
     ctx.log.info({ messageId: sent.messageId, via: sent.via }, 'email sent');
     return sent;
