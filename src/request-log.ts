@@ -13,6 +13,8 @@ declare module 'express-serve-static-core' {
 
 /** A proxy's request id is kept when it looks like one (one id across services). */
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+/** A signed download's signature (routes/files.ts): a working link must not land in the logs. */
+const SIGNATURE = /([?&]sig=)[^&]*/;
 /** Probes and scrapes would drown the log. */
 const QUIET = new Set(['/healthz', '/readyz', '/metrics']);
 
@@ -34,7 +36,7 @@ export function requestLog(log: Logger): RequestHandler {
         req.log.info(
           {
             method: req.method,
-            url: req.originalUrl,
+            url: req.originalUrl.replace(SIGNATURE, '$1[Redacted]'),
             status: res.statusCode,
             ms: Math.round((performance.now() - started) * 10) / 10,
           },

@@ -47,6 +47,17 @@ describe('logs, preflight and heartbeats of the Procfile processes', function ()
     await smtp.close();
   });
 
+  it("when a signed download is requested, then web's request line keeps its path but not its signature", async () => {
+    const signature = `sig${randomUUID().replaceAll('-', '')}`;
+    const res = await fetch(`${base}/files/thumbnails/x.webp?exp=1&sig=${signature}`);
+    await res.arrayBuffer();
+    const line = await web.waitForLog(
+      (l) => l.msg === 'request' && String(l.url).startsWith('/files/thumbnails/x.webp'),
+    );
+    assert.equal(line.url, '/files/thumbnails/x.webp?exp=1&sig=[Redacted]');
+    assert.ok(!web.lines.some((l) => JSON.stringify(l).includes(signature)));
+  });
+
   it('when both start, then each logs its Redis preflight', async () => {
     for (const proc of [web, worker]) {
       const line = await proc.waitForLog((l) => l.msg === 'redis preflight passed');
