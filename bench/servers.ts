@@ -115,10 +115,11 @@ const log = createLogger(config.LOG_LEVEL, 'web');
 const deps = createDeps(config);
 const { offloader, connection } = connectOffloader(config, log, deps);
 const monitor = createMonitor({ config, connection, queueNames: registry.queues, log });
+if (!connection) throw new Error('the http bench runs the app in queue mode');
 // bare-enqueue: an offloader of its own on the same producer connection, under its own prefix.
 const enqueuer = createQueueOffloader({
   registry,
-  connection: connection ?? bareConnection,
+  connection,
   eventsConnection: () => {
     throw new Error('the bench watches no job');
   },
@@ -127,7 +128,7 @@ const enqueuer = createQueueOffloader({
 });
 
 // The producer connection fails fast instead of queueing commands: wait until it is up.
-if (connection && connection.status !== 'ready') await once(connection, 'ready');
+if (connection.status !== 'ready') await once(connection, 'ready');
 await Promise.all([bareQueue.waitUntilReady(), offloader.ping()]);
 
 const servers: Record<Variant, Server> = {

@@ -296,18 +296,17 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
     async enqueueMany(job, inputs, manyOptions = {}) {
       refuseInBatches(manyOptions);
       const { delayMs, expiresAt } = timing(manyOptions);
-      const ids = inputs.map(() => jobIdFor(job.name));
-      const batch = inputs.map((input, i) => ({
-        name: job.name,
-        data: {
+      const batch = inputs.map((input) => {
+        const id = jobIdFor(job.name);
+        const data = {
           ...validated(job, input, manyOptions.requestId),
           ...(expiresAt ? { expiresAt } : {}),
-        },
-        opts: addOptions(job, ids[i] ?? '', delayMs, manyOptions),
-      }));
+        };
+        return { id, name: job.name, data, opts: addOptions(job, id, delayMs, manyOptions) };
+      });
       if (batch.length > 0) await whenConnected(() => queueNamed(job.queue).addBulk(batch));
       const state = delayMs ? 'delayed' : 'waiting';
-      return ids.map((id) => ({ id, name: job.name, state }));
+      return batch.map(({ id }) => ({ id, name: job.name, state }));
     },
 
     start: (workflow, startOptions = {}) => submit(compile(workflow), startOptions),

@@ -7,8 +7,8 @@ export function timing(
   now = Date.now(),
 ): { delayMs: number; expiresAt?: number } {
   // Most jobs start now and never expire: nothing to check (this runs on every enqueue).
-  const none = [delayMs, at, expiresAt, expiresInMs].every((option) => option === undefined);
-  if (none) return { delayMs: 0 };
+  const given = delayMs ?? at ?? expiresAt ?? expiresInMs;
+  if (given === undefined) return { delayMs: 0 };
   const refuse = (why: string) => {
     throw new InvalidEnqueueOptionsError(why);
   };
