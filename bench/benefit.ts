@@ -22,6 +22,7 @@ import {
   suiteRedis,
   version,
   writeSection,
+  inRoundOrder,
 } from './common.js';
 
 /** What a message costs the sender, from connect to the DATA reply: a slow provider. */
@@ -277,7 +278,7 @@ export async function runBenefit(options: BenefitOptions): Promise<boolean> {
   const results: Round[] = [];
   for (let round = 1; round <= rounds; round++) {
     for (const load of LOADS) {
-      for (const variant of VARIANTS) {
+      for (const variant of inRoundOrder(VARIANTS, round)) {
         const r = await measure(variant, load, round, duration);
         results.push(r);
         show(r);

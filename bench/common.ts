@@ -104,6 +104,14 @@ export async function suiteRedis(suite: string) {
 }
 
 /**
+ * A round's variants in order: as given in odd rounds, reversed in even ones (A B C, C B A, …).
+ * What one variant leaves behind (garbage to collect, a warm or cold cache, Redis memory to
+ * free) then falls before each variant alike instead of always before the later one.
+ */
+export const inRoundOrder = <T>(variants: readonly T[], round: number): readonly T[] =>
+  round % 2 ? variants : [...variants].reverse();
+
+/**
  * The median over rounds of `a / b`, each taken within one round (its variants ran close
  * together): this machine's speed drifts between rounds, and a per-round ratio cancels the
  * share of that drift the variants of a round had in common. NaN when no round has both.

@@ -22,6 +22,7 @@ import {
   suiteRedis,
   version,
   writeSection,
+  inRoundOrder,
 } from './common.js';
 import { noop, noopJob, wallClock } from './noop.js';
 import {
@@ -275,7 +276,7 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
     show(await drain(variant, 0, Math.min(variant.jobs, WARM_UP_JOBS)));
   const drains: Drain[] = [];
   for (let round = 1; round <= rounds; round++) {
-    for (const variant of variants) {
+    for (const variant of inRoundOrder(variants, round)) {
       const d = await drain(variant, round);
       drains.push(d);
       show(d);

@@ -23,6 +23,7 @@ import {
   suiteRedis,
   version,
   writeSection,
+  inRoundOrder,
 } from './common.js';
 import { startSmtpSink } from './smtp-sink.js';
 import type { ProbeReply } from './worker-probe.js';
@@ -149,7 +150,7 @@ export async function runEmail(options: EmailOptions): Promise<boolean> {
   show(await offload(0, Math.min(mails, 200)));
   const results: Round[] = [];
   for (let round = 1; round <= rounds; round++) {
-    for (const run of [bare, offload]) {
+    for (const run of inRoundOrder([bare, offload], round)) {
       const r = await run(round, mails);
       results.push(r);
       show(r);

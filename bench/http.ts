@@ -24,6 +24,7 @@ import {
   version,
   writeSection,
   type Started,
+  inRoundOrder,
 } from './common.js';
 import type { ServersReady, Variant } from './servers.js';
 
@@ -328,7 +329,7 @@ export async function runHttp(options: HttpOptions): Promise<boolean> {
   }
   const rounds: Round[] = [];
   for (let round = 1; round <= settings.rounds; round++) {
-    for (const variant of variants) {
+    for (const variant of inRoundOrder(variants, round)) {
       const r = await measure(variant, ports[variant], settings.duration, round);
       rounds.push(r);
       console.log(

@@ -24,6 +24,7 @@ import {
   suiteRedis,
   version,
   writeSection,
+  inRoundOrder,
 } from './common.js';
 import { noop, noopJob, wallClock } from './noop.js';
 import { startNoopWorker, type NoopWorker } from './peers.js';
@@ -136,7 +137,7 @@ export async function runPickup(options: PickupOptions): Promise<boolean> {
   for (const variant of VARIANTS) show(await measure(variant, 0, rate * 2));
   const results: Round[] = [];
   for (let round = 1; round <= rounds; round++) {
-    for (const variant of VARIANTS) {
+    for (const variant of inRoundOrder(VARIANTS, round)) {
       const r = await measure(variant, round, rate * seconds);
       results.push(r);
       show(r);

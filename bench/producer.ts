@@ -26,6 +26,7 @@ import {
   suiteRedis,
   version,
   writeSection,
+  inRoundOrder,
 } from './common.js';
 
 const TARGET = 0.95;
@@ -187,7 +188,7 @@ export async function runProducer(options: ProducerOptions): Promise<boolean> {
   for (const mode of MODES) show(await measure(mode, 0, Math.min(jobs, 2_000)));
   const results: Round[] = [];
   for (let round = 1; round <= rounds; round++) {
-    for (const mode of MODES) {
+    for (const mode of inRoundOrder(MODES, round)) {
       const r = await measure(mode, round, jobs);
       results.push(r);
       show(r);

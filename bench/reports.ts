@@ -37,6 +37,7 @@ import {
   suiteRedis,
   version,
   writeSection,
+  inRoundOrder,
 } from './common.js';
 import {
   Completions,
@@ -538,7 +539,7 @@ export async function runReports(options: ReportOptions): Promise<boolean> {
   for (const variant of VARIANTS) show(await run(variant, 0));
   const rounds: Round[] = [];
   for (let round = 1; round <= roundCount; round++) {
-    for (const variant of VARIANTS) {
+    for (const variant of inRoundOrder(VARIANTS, round)) {
       const r = await run(variant, round);
       rounds.push(r);
       show(r);

@@ -28,6 +28,7 @@ import {
   suiteRedis,
   version,
   writeSection,
+  inRoundOrder,
 } from './common.js';
 import type { ProbeReply } from './worker-probe.js';
 import { memoryOf, probe, producerFor, startWorker, stopWorker } from './worker-process.js';
@@ -320,7 +321,7 @@ export async function runThumbnails(options: ThumbnailOptions): Promise<boolean>
 
   const rounds: Round[] = [];
   for (let round = 1; round <= roundCount; round++) {
-    for (const run of [bare, offload, offloadPair]) {
+    for (const run of inRoundOrder([bare, offload, offloadPair], round)) {
       const r = await run(round);
       rounds.push(r);
       show(r);
