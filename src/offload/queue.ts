@@ -218,19 +218,18 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
     return events;
   }
 
+  // A job's options are the same on every enqueue: made once (BullMQ copies, never mutates them).
+  const optionsOf = new Map<AnyJob, JobsOptions>();
   /** A job's BullMQ options for one enqueue. */
-  const addOptions = (
-    job: AnyJob,
-    jobId: string,
-    delayMs: number,
-    { priority, lifo }: EnqueueOptions,
-  ): JobsOptions => ({
-    ...jobOptions(job, kept),
-    jobId,
-    ...(delayMs ? { delay: delayMs } : {}),
-    ...(priority ? { priority } : {}),
-    ...(lifo ? { lifo } : {}),
-  });
+  function addOptions(job: AnyJob, jobId: string, delayMs: number, o: EnqueueOptions) {
+    let base = optionsOf.get(job);
+    if (!base) optionsOf.set(job, (base = jobOptions(job, kept)));
+    const opts: JobsOptions = { ...base, jobId };
+    if (delayMs) opts.delay = delayMs;
+    if (o.priority) opts.priority = o.priority;
+    if (o.lifo) opts.lifo = o.lifo;
+    return opts;
+  }
 
   /**
    * Adds a job, or a workflow's tree of jobs as one flow (atomically). Every input is checked
@@ -240,11 +239,12 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
     const { requestId, key, progressTotal } = enqueueOptions;
     const { delayMs, expiresAt } = timing(enqueueOptions);
     const id = jobIdFor(root.job.name, key);
-    const dataOf = (node: FlowNode): JobData => ({
-      ...validated(node.job, node.input, requestId),
-      ...(node.children.length ? { children: node.children.length } : {}),
-      ...(expiresAt ? { expiresAt } : {}),
-    });
+    const dataOf = (node: FlowNode): JobData => {
+      const data = validated(node.job, node.input, requestId);
+      if (node.children.length) data.children = node.children.length;
+      if (expiresAt) data.expiresAt = expiresAt;
+      return data;
+    };
     const toFlow = (node: FlowNode, nodeId: string, data = dataOf(node)): FlowJob => ({
       name: node.job.name,
       queueName: node.queue,
@@ -263,7 +263,8 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
         return flow;
       }),
     });
-    const data: JobData = { ...dataOf(root), ...(progressTotal ? { progressTotal } : {}) };
+    const data = dataOf(root);
+    if (progressTotal) data.progressTotal = progressTotal;
     const tree = toFlow(root, id, data);
     const queue = queueNamed(root.queue);
     const added = await whenConnected(async () =>
@@ -298,10 +299,8 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
       const { delayMs, expiresAt } = timing(manyOptions);
       const batch = inputs.map((input) => {
         const id = jobIdFor(job.name);
-        const data = {
-          ...validated(job, input, manyOptions.requestId),
-          ...(expiresAt ? { expiresAt } : {}),
-        };
+        const data = validated(job, input, manyOptions.requestId);
+        if (expiresAt) data.expiresAt = expiresAt;
         return { id, name: job.name, data, opts: addOptions(job, id, delayMs, manyOptions) };
       });
       if (batch.length > 0) await whenConnected(() => queueNamed(job.queue).addBulk(batch));
