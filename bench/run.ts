@@ -2,7 +2,8 @@
 // bench/RESULTS.md. See bench/README.md.
 //   --suite http,thumbnails,reports,...   which suites (default: all but soak)
 //   --rounds N                interleaved rounds per suite (default: 5; 3 for the suites
-//                             after reports, to keep the whole run near 10 minutes)
+//                             after reports, to keep the whole run near 10 minutes, but 9 for
+//                             producer, whose rounds take 2 s and swing most)
 //   http:        --duration 5 --warmup 3 --connections 50 --only bare-json,bare-add,bare-enqueue,offload
 //   thumbnails:  --concurrency N (default: the app's WORKER_CONCURRENCY default)
 //   reports:     --concurrency N, --chunk-size N (default: the app's REPORT_CHUNK_SIZE default)
@@ -113,7 +114,10 @@ try {
           });
           break;
         case 'producer':
-          ok = await runProducer({ rounds: fewerRounds, jobs: Number(args['producer-jobs']) });
+          ok = await runProducer({
+            rounds: Number(args.rounds ?? 9),
+            jobs: Number(args['producer-jobs']),
+          });
           break;
         case 'e2e':
           ok = await runE2e({
