@@ -17,12 +17,14 @@ import {
   median,
   MIN_ROUNDS_TO_WRITE,
   onCleanup,
-  root,
   start,
   suiteRedis,
   version,
   writeSection,
   inRoundOrder,
+  loader,
+  script,
+  command,
 } from './common.js';
 
 /** What a message costs the sender, from connect to the DATA reply: a slow provider. */
@@ -140,10 +142,10 @@ export async function runBenefit(options: BenefitOptions): Promise<boolean> {
   const { redis, dir, admin, redisVersion } = await suiteRedis('benefit');
   const smtp = await slowSmtp(SMTP_DELAY_MS - GREETING_HOLD_MS);
 
-  // The web process as the Procfile runs it (under tsx), logs to /dev/null.
+  // The web process as the Procfile runs it (compiled), logs to /dev/null.
   const port = await freePort();
-  const web = fork(root('src/web.ts'), [], {
-    execArgv: ['--import', 'tsx'],
+  const web = fork(script('src/web.ts'), [], {
+    execArgv: [...loader],
     env: {
       ...process.env,
       NODE_ENV: 'production',
@@ -333,7 +335,7 @@ export async function runBenefit(options: BenefitOptions): Promise<boolean> {
       started,
       `Redis ${redisVersion}, bullmq ${version('bullmq')}, express ${version('express')}, nodemailer ${version('nodemailer')}, smtp-server ${version('smtp-server')}, autocannon ${version('autocannon')}`,
     ),
-    `- The Procfile's \`web\` process (src/web.ts under tsx, OFFLOAD_MODE=queue, LOG_LEVEL=info to /dev/null), SMTP_URL pointing at an smtp-server in the bench process; the app's mailer opens a connection per message (no pool), which smtp-server holds ${GREETING_HOLD_MS} ms before its greeting, and the server answers the DATA ${SMTP_DELAY_MS - GREETING_HOLD_MS} ms after it ends: ${SMTP_DELAY_MS} ms per message in all (a slow provider).`,
+    `- The Procfile's \`web\` process (\`${command('src/web.ts')}\`, OFFLOAD_MODE=queue, LOG_LEVEL=info to /dev/null), SMTP_URL pointing at an smtp-server in the bench process; the app's mailer opens a connection per message (no pool), which smtp-server holds ${GREETING_HOLD_MS} ms before its greeting, and the server answers the DATA ${SMTP_DELAY_MS - GREETING_HOLD_MS} ms after it ends: ${SMTP_DELAY_MS} ms per message in all (a slow provider).`,
     `- \`sync\` = \`POST /signup?mode=sync\`: renders and sends the welcome email inside the request (201). \`offloaded\` = \`POST /signup\`: validates, enqueues send-email, answers 202. No worker runs: the 202's latency does not depend on one (the mails wait in Redis, flushed before every round).`,
     `- Load: autocannon, ${connections} connections for both variants (as the http suite), no pipelining, \`${BODY}\`, in two shapes. **${loadLabel.rate}** (an open loop in the bench process: node:http on ${connections} kept-alive sockets, one request due every ${fixed(1000 / rate, 1)} ms whether or not earlier ones were answered, each timed from when it was due; autocannon's \`overallRate\` sends each second's share in one burst instead): the same offered load for both, under what sync can serve on ${connections} connections (${syncCeiling}/s at 200 ms a message), so each answers every request as it comes and the p99 is what a user waits at that load; the target is read here. **${loadLabel.max}** (closed loop): each connection sends its next request when the last is answered, so req/s is what each variant can serve; offloaded then keeps the web process's CPU busy, and its p99 is mostly queueing for that CPU (${connections} requests in flight × a few hundred µs each), so that p99 ratio says more about the machine than about offloading. A 2 s warm-up per variant, then ${rounds} interleaved rounds of ${duration} s per load and variant.`,
     '',

@@ -8,7 +8,25 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { hasRedisServer, startRedis } from '../test/harness/redis.js';
 
-export const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
+// `npm run bench` runs the bench compiled by tsc (dist-bench/, tsconfig.bench.json), as
+// production runs dist/: tsx gives every function expression a keepNames wrapper call, a few µs
+// per request or job that only our TypeScript pays (bare BullMQ, Express and the peers are plain
+// JavaScript) and production never does. `node --import tsx bench/run.ts` works as well.
+const compiled = !import.meta.url.endsWith('.ts');
+
+/** A path in the repository. */
+export const root = (path: string) =>
+  fileURLToPath(new URL(`${compiled ? '../../' : '../'}${path}`, import.meta.url));
+/** A TypeScript file to fork, by its path in the repository: its compiled twin when compiled. */
+export const script = (path: string) =>
+  compiled
+    ? fileURLToPath(new URL(`../${path.replace(/\.ts$/, '.js')}`, import.meta.url))
+    : root(path);
+/** The `execArgv` that lets a forked script load TypeScript: none when compiled. */
+export const loader: readonly string[] = compiled ? [] : ['--import', 'tsx'];
+/** How a forked script runs, for RESULTS.md: `node dist-bench/workers/main.js`. */
+export const command = (path: string) =>
+  compiled ? `node dist-bench/${path.replace(/\.ts$/, '.js')}` : `node --import tsx ${path}`;
 export const resultsFile = root('bench/RESULTS.md');
 
 /** A run writes RESULTS.md only with at least this many rounds (and every variant). */

@@ -387,7 +387,7 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
     `- A drain: the jobs are put where the worker cannot see them (BullMQ: its queue paused, jobs added with addBulk exactly as \`offloader.enqueue(noop, {})\` stores them; bee-queue: saveAll under another queue name; Celery: apply_async to another list), then released with one Redis command (BullMQ resume; RENAME onto the worker’s keys), and timed from that command to the worker’s handler running the last job. Completed jobs are cleaned before each BullMQ drain, so every round starts from the same state.`,
     `- Jobs per drain: ${jobs} (Celery: ${celeryJobs}). The issue asks for 20,000; with ${KINDS.length} variants × 3 concurrencies × ${rounds} rounds that alone would take several minutes of the run's ~10, so the default run drains fewer (a rate, measured well past warm-up); \`npm run bench -- --suite e2e --jobs 20000 --celery-jobs 2000\` runs the full size. Celery drains fewer still: at its rate, ${jobs} jobs would take longer than all the other variants together.`,
     `- Rounds: a warm-up drain per variant (${WARM_UP_JOBS} jobs), then ${rounds} interleaved rounds (every variant and concurrency in each). The suite took ${fixed(minutes, 1)} min.`,
-    '- RSS: VmRSS of the worker process (Celery prefork: the main process and its pool children, added; shared pages are counted in each) at the end of each drain, the peak over the rounds. The Node workers run under tsx, which adds its loader to RSS.',
+    '- RSS: VmRSS of the worker process (Celery prefork: the main process and its pool children, added; shared pages are counted in each) at the end of each drain, the peak over the rounds.',
     '',
     '### Summary (medians over rounds)',
     '',

@@ -1,9 +1,14 @@
 // The email suite (the "work jobs" row for send-email; thumbnails and reports have their own
 // suites): welcome emails through a real worker process (workers/main.ts, send-email jobs on
 // the `mail` queue) against a bare nodemailer loop sending the same message in this process,
-// both to a local SMTP server, both with the same number in flight. Run by bench/run.ts
+// both to a local SMTP server, both with the same number in flight; and, as a reference, a bare
+// BullMQ Worker sending the same mail (bench/bare-mail-worker.ts). Run by bench/run.ts
 // (`npm run bench -- --suite email`).
+import { fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { pathToFileURL } from 'node:url';
+import { Queue, QueueEvents } from 'bullmq';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import nodemailer from 'nodemailer';
@@ -11,6 +16,7 @@ import { sendEmail } from '../jobs/index.js';
 import { loadConfig } from '../src/config.js';
 import { closeDeps, createDeps } from '../src/deps.js';
 import { createLogger } from '../src/logger.js';
+import { jobOptions } from '../src/offload/index.js';
 import { welcome } from '../src/mail/templates.js';
 import {
   fixed,
@@ -24,10 +30,13 @@ import {
   version,
   writeSection,
   inRoundOrder,
+  command,
+  loader,
+  script,
 } from './common.js';
 import { startSmtpSink } from './smtp-sink.js';
 import type { ProbeReply } from './worker-probe.js';
-import { probe, producerFor, startWorker, stopWorker } from './worker-process.js';
+import { Completions, probe, producerFor, startWorker, stopWorker } from './worker-process.js';
 
 const TARGET = 0.85;
 const INPUT = { template: 'welcome', to: 'ada@example.com', name: 'Ada Lovelace' } as const;
@@ -40,8 +49,11 @@ export interface EmailOptions {
   concurrency: number;
 }
 
+/** BullMQ prefix of the bare BullMQ reference: its worker never sees offload's jobs. */
+const BARE_PREFIX = 'bench-bare';
+
 interface Round {
-  variant: 'bare' | 'offload';
+  variant: 'bare' | 'bare-bullmq' | 'offload';
   round: number;
   seconds: number;
   mails: number;
@@ -138,61 +150,119 @@ export async function runEmail(options: EmailOptions): Promise<boolean> {
       lag: after.lag,
     };
   }
+
+  // bare BullMQ (reference): bare `queue.add`s with the app's job options, a bare Worker.
+  const bareWorker = fork(script('bench/bare-mail-worker.ts'), [], {
+    execArgv: [...loader, '--import', pathToFileURL(script('bench/worker-probe.ts')).href],
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      BENCH_REDIS_URL: redis.url,
+      BENCH_PREFIX: BARE_PREFIX,
+      BENCH_CONCURRENCY: String(concurrency),
+      SMTP_URL: smtpUrl,
+    },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  onCleanup(async () => {
+    await stopWorker(bareWorker);
+  });
+  await once(bareWorker, 'message');
+  const redisOptions = { host: '127.0.0.1', port: redis.port };
+  const bareQueue = new Queue(sendEmail.queue, { connection: redisOptions, prefix: BARE_PREFIX });
+  const bareEvents = new QueueEvents(sendEmail.queue, {
+    connection: redisOptions,
+    prefix: BARE_PREFIX,
+  });
+  onCleanup(() => bareQueue.close());
+  onCleanup(() => bareEvents.close());
+  const bareCompletions = new Completions(bareEvents);
+  await bareEvents.waitUntilReady();
+  const addOptions = jobOptions(sendEmail);
+  async function bareBullmq(round: number, count: number): Promise<Round> {
+    const before = await probe(bareWorker);
+    const begin = performance.now();
+    const ids = await Promise.all(
+      Array.from({ length: count }, async () => {
+        const id = randomUUID();
+        await bareQueue.add(sendEmail.name, { input: INPUT }, { ...addOptions, jobId: id });
+        return id;
+      }),
+    );
+    const { end } = await bareCompletions.all(ids, bareWorker);
+    const after = await probe(bareWorker);
+    return {
+      variant: 'bare-bullmq',
+      round,
+      seconds: (end - begin) / 1000,
+      mails: count,
+      cpuMs: (after.cpu - before.cpu) / 1000 / count,
+      lag: after.lag,
+    };
+  }
   const show = (r: Round) =>
     console.log(
-      `${r.round ? `round ${r.round}` : 'warm-up'}  ${r.variant.padEnd(7)} ` +
+      `${r.round ? `round ${r.round}` : 'warm-up'}  ${r.variant.padEnd(11)} ` +
         `${fixed(r.mails / r.seconds, 0).padStart(5)} mails/s  cpu ${fixed(r.cpuMs, 2)} ms/mail` +
         (r.lag ? `  lag p99 ${fixed(r.lag.p99, 0)} ms, max ${fixed(r.lag.max, 0)} ms` : ''),
     );
 
   const receivedBefore = await smtp.received();
-  show(await bare(0, Math.min(mails, 200)));
-  show(await offload(0, Math.min(mails, 200)));
+  const variants = [bare, bareBullmq, offload];
+  for (const run of variants) show(await run(0, Math.min(mails, 200)));
   const results: Round[] = [];
   for (let round = 1; round <= rounds; round++) {
-    for (const run of inRoundOrder([bare, offload], round)) {
+    for (const run of inRoundOrder(variants, round)) {
       const r = await run(round, mails);
       results.push(r);
       show(r);
     }
   }
-  const expectedMails = 2 * (Math.min(mails, 200) + rounds * mails);
+  const expectedMails = variants.length * (Math.min(mails, 200) + rounds * mails);
   const receivedMails = (await smtp.received()) - receivedBefore;
   const mailsOk = receivedMails === expectedMails;
   const failedAttempts = worker.failedAttempts;
   const exit = await stopWorker(worker.child);
+  const bareExit = await stopWorker(bareWorker);
 
   const of = (variant: Round['variant']) => results.filter((r) => r.variant === variant);
   const rate = (variant: Round['variant']) => median(of(variant).map((r) => r.mails / r.seconds));
-  const ratio = roundRatio(
-    results,
-    (r) => r.variant === 'offload',
-    (r) => r.variant === 'bare',
-    (r) => r.mails / r.seconds,
-  );
-  const lagP99 = median(of('offload').map((r) => r.lag?.p99 ?? NaN));
-  const lagMax = median(of('offload').map((r) => r.lag?.max ?? NaN));
-  const valid = mailsOk && failedAttempts === 0 && completions.stalled === 0 && exit === 0;
+  const ratioOf = (a: Round['variant'], b: Round['variant']) =>
+    roundRatio(
+      results,
+      (r) => r.variant === a,
+      (r) => r.variant === b,
+      (r) => r.mails / r.seconds,
+    );
+  const ratio = ratioOf('offload', 'bare');
+  const lag = (variant: Round['variant']) =>
+    `${fixed(median(of(variant).map((r) => r.lag?.p99 ?? NaN)), 0)} / ` +
+    fixed(median(of(variant).map((r) => r.lag?.max ?? NaN)), 0);
+  const stalled = completions.stalled + bareCompletions.stalled;
+  const valid = mailsOk && failedAttempts === 0 && stalled === 0 && exit === 0 && bareExit === 0;
   const ok = valid && ratio >= TARGET;
+  const names = { bare: 'bare', 'bare-bullmq': 'bare BullMQ (reference)', offload: 'offload' };
   const table = [
-    '| variant | mails/s | rounds | CPU ms/mail | worker event-loop lag p99 / max ms |',
+    '| variant | mails/s | rounds | CPU ms/mail (the sending process) | worker event-loop lag p99 / max ms |',
     '| --- | ---: | --- | ---: | ---: |',
-    ...(['bare', 'offload'] as const).map(
+    ...(['bare', 'bare-bullmq', 'offload'] as const).map(
       (variant) =>
-        `| ${variant} | ${fixed(rate(variant), 0)} | ${of(variant)
+        `| ${names[variant]} | ${fixed(rate(variant), 0)} | ${of(variant)
           .map((r) => fixed(r.mails / r.seconds, 0))
           .join(', ')} | ${fixed(median(of(variant).map((r) => r.cpuMs)), 2)} | ` +
-        (variant === 'offload' ? `${fixed(lagP99, 0)} / ${fixed(lagMax, 0)}` : '—') +
+        (variant === 'bare' ? '—' : lag(variant)) +
         ' |',
     ),
     '',
-    '| ratio | value | target | verdict |',
+    '| ratio (median of per-round ratios) | value | target | verdict |',
     '| --- | ---: | --- | --- |',
-    `| offload / bare mails/s (median of per-round ratios) | ${fixed(ratio)}× | ≥ ${TARGET}×, 0 stalled | ${ok ? 'PASS' : 'FAIL'} |`,
+    `| offload / bare mails/s | ${fixed(ratio)}× | ≥ ${TARGET}×, 0 stalled | ${ok ? 'PASS' : 'FAIL'} |`,
+    `| bare BullMQ / bare | ${fixed(ratioOf('bare-bullmq', 'bare'))}× | (what moving each mail through Redis costs any BullMQ worker) | — |`,
+    `| offload / bare BullMQ | ${fixed(ratioOf('offload', 'bare-bullmq'))}× | (what our runtime adds to that: validation, logs, limits, the job's own code) | — |`,
     '',
     valid
-      ? `Valid run: the SMTP server received every mail of both variants (${expectedMails}), no failed attempt, 0 stalled jobs, the worker stopped cleanly on SIGTERM.`
-      : `INVALID RUN: mails received ${receivedMails} of ${expectedMails}, failed attempts ${failedAttempts}, stalled ${completions.stalled}, worker exit ${String(exit)}.`,
+      ? `Valid run: the SMTP server received every mail of every variant (${expectedMails}), no failed attempt, 0 stalled jobs, both workers stopped cleanly on SIGTERM.`
+      : `INVALID RUN: mails received ${receivedMails} of ${expectedMails}, failed attempts ${failedAttempts}, stalled ${stalled}, worker exits ${String(exit)} and ${String(bareExit)}.`,
     '',
     'The other work jobs have their own suites: make-thumbnail in **thumbnails**, render-cards + zip-report in **reports** (sections above).',
   ];
@@ -205,8 +275,9 @@ export async function runEmail(options: EmailOptions): Promise<boolean> {
     ),
     `- A minimal SMTP server in its own process (bench/smtp-sink.ts) accepts every message at once, for both variants: smtp-server holds each connection 100 ms before its greeting, and with a connection per message both variants would only measure that timer.`,
     `- \`bare\`: this process, \`nodemailer.createTransport(SMTP_URL)\` (as src/mail/mailer.ts: no pool, a connection per message) sending the rendered welcome message, ${concurrency} in flight.`,
-    `- \`offload\`: a real worker process (workers/main.ts under tsx, WORKER_QUEUES=mail, WORKER_CONCURRENCY=${concurrency}, LOG_LEVEL=info, logs piped to the bench; bench/worker-probe.ts preloaded for CPU and event-loop lag) runs one send-email job per mail, enqueued with \`offloader.enqueue(sendEmail, {template: welcome, …})\`; timed from the first enqueue to the last \`completed\` event (QueueEvents).`,
-    `- ${mails} mails per variant per round (200 in a warm-up pass each), ${rounds} interleaved rounds (bare, offload).`,
+    `- \`offload\`: a real worker process (\`${command('workers/main.ts')}\`, WORKER_QUEUES=mail, WORKER_CONCURRENCY=${concurrency}, LOG_LEVEL=info, logs piped to the bench; bench/worker-probe.ts preloaded for CPU and event-loop lag) runs one send-email job per mail, enqueued with \`offloader.enqueue(sendEmail, {template: welcome, …})\`; timed from the first enqueue to the last \`completed\` event (QueueEvents).`,
+    `- \`bare BullMQ\` (reference, no target): a bare BullMQ Worker in its own process (bench/bare-mail-worker.ts, the same concurrency, worker-probe preloaded) whose processor renders and sends the same message as the bare loop, fed by bare \`queue.add\`s with the app's job options; timed as offload.`,
+    `- ${mails} mails per variant per round (200 in a warm-up pass each), ${rounds} interleaved rounds (bare, bare BullMQ, offload; reversed in even rounds).`,
     '',
     '### Summary (medians over rounds)',
     '',

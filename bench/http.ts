@@ -19,12 +19,13 @@ import {
   roundRatio,
   MIN_ROUNDS_TO_WRITE,
   onCleanup,
-  root,
   start,
   version,
   writeSection,
   type Started,
   inRoundOrder,
+  loader,
+  script,
 } from './common.js';
 import type { ServersReady, Variant } from './servers.js';
 
@@ -88,10 +89,9 @@ async function stopServers(): Promise<void> {
 }
 
 async function startServers(redisUrl: string, dir: string): Promise<ServersReady> {
-  servers = fork(root('bench/servers.ts'), [], {
+  servers = fork(script('bench/servers.ts'), [], {
     execArgv: [
-      '--import',
-      'tsx',
+      ...loader,
       ...(settings.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProf}`] : []),
     ],
     env: { ...process.env, BENCH_REDIS_URL: redisUrl, BENCH_DIR: dir, NODE_ENV: 'production' },

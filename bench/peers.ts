@@ -5,7 +5,7 @@ import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { onCleanup, root } from './common.js';
+import { loader, onCleanup, root, script } from './common.js';
 import { wallClock, type FromWorker, type ToWorker, type WorkerMode } from './noop.js';
 
 const PYTHON = '/usr/bin/python3'; // Debian's, where apt puts python3-celery
@@ -50,8 +50,8 @@ export async function startNoopWorker(
   /** Writes a V8 CPU profile of the worker into this directory when it exits. */
   cpuProf?: string,
 ): Promise<NoopWorker> {
-  const child = fork(root('bench/noop-worker.ts'), [], {
-    execArgv: ['--import', 'tsx', ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : [])],
+  const child = fork(script('bench/noop-worker.ts'), [], {
+    execArgv: [...loader, ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : [])],
     env: {
       ...process.env,
       NODE_ENV: 'production',

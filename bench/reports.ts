@@ -32,12 +32,14 @@ import {
   median,
   MIN_ROUNDS_TO_WRITE,
   onCleanup,
-  root,
   start,
   suiteRedis,
   version,
   writeSection,
   inRoundOrder,
+  loader,
+  script,
+  command,
 } from './common.js';
 import {
   Completions,
@@ -115,7 +117,7 @@ interface Round {
  * A round's CPU ms by thread, summed over the working processes. `render`: the thread that
  * renders (bare: the main thread; a worker: its busiest thread besides main, the render thread
  * with REPORT_RENDER_THREADS=1). `main`: a worker's main thread (its event loop: jobs, zips,
- * Redis, storage); 0 for bare. `other`: the rest (V8's GC helpers, libuv's pool, tsx's loader).
+ * Redis, storage); 0 for bare. `other`: the rest (V8's GC helpers, libuv's pool).
  */
 interface ThreadCpu {
   render: number;
@@ -326,8 +328,8 @@ export async function runReports(options: ReportOptions): Promise<boolean> {
   // --- bare ×2: the same loop in two processes at once, what this machine gives two processes ---
   const bareProcesses = await Promise.all(
     [0, 1].map(async () => {
-      const forked = fork(root('bench/bare-cards.ts'), [], {
-        execArgv: ['--import', 'tsx'],
+      const forked = fork(script('bench/bare-cards.ts'), [], {
+        execArgv: [...loader],
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       onCleanup(async () => {
@@ -641,7 +643,7 @@ export async function runReports(options: ReportOptions): Promise<boolean> {
     'CPU ms per card by thread (medians; from /proc/<pid>/task): rendering = the thread that ' +
       'renders (bare: the main thread; a worker: its render thread); worker main = a worker ' +
       'process’s main thread (jobs, zips, Redis, storage); other = the remaining threads ' +
-      '(V8’s GC helpers, libuv’s pool, the tsx loader). With two worker processes on two cores, ' +
+      '(V8’s GC helpers, libuv’s pool). With two worker processes on two cores, ' +
       'every thread’s CPU competes for the same cores; with one, main and other run beside the ' +
       'render thread on the idle core.',
     '',
@@ -717,10 +719,10 @@ export async function runReports(options: ReportOptions): Promise<boolean> {
       'no storage, no queue, no Redis, no mail; each PDF buffer is dropped. Its warm-up pass ' +
       'also hashes every card, which the workers’ zips are checked against.',
     '- `bare ×2` (reference, no target): the same loop in two child processes at once, ' +
-      'started once (`node --import tsx bench/bare-cards.ts`, IPC); seconds from sending both ' +
+      `started once (\`${command('bench/bare-cards.ts')}\`, IPC); seconds from sending both ` +
       'the task to the later reply, so 4,000 cards per round. What two processes get out of ' +
       'this machine, with nothing in between.',
-    '- `1 worker` / `2 workers`: real worker processes (`node --import tsx workers/main.ts`, ' +
+    `- \`1 worker\` / \`2 workers\`: real worker processes (\`${command('workers/main.ts')}\`, ` +
       `WORKER_QUEUES=reports,mail, WORKER_CONCURRENCY=${byDefault(concurrency, defaults.WORKER_CONCURRENCY)}, ` +
       'REPORT_RENDER_THREADS=1 each, LOG_LEVEL=info, NODE_ENV=production, mail to files in a ' +
       'temp OUTBOX_DIR, files in a temp STORAGE_DIR), started once for the whole run; each ' +

@@ -8,7 +8,7 @@ import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { onCleanup } from './common.js';
+import { loader, onCleanup } from './common.js';
 
 export interface SmtpSink {
   url: string;
@@ -19,7 +19,7 @@ export interface SmtpSink {
 /** Forks this file as the SMTP server; stopped at clean-up. */
 export async function startSmtpSink(): Promise<SmtpSink> {
   const child = fork(fileURLToPath(import.meta.url), [], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: [...loader],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   onCleanup(async () => {

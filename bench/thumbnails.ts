@@ -29,6 +29,7 @@ import {
   version,
   writeSection,
   inRoundOrder,
+  command,
 } from './common.js';
 import type { ProbeReply } from './worker-probe.js';
 import { memoryOf, probe, producerFor, startWorker, stopWorker } from './worker-process.js';
@@ -447,7 +448,7 @@ export async function runThumbnails(options: ThumbnailOptions): Promise<boolean>
       'width a fresh `sharp(file, …).autoOrient().resize({width}).webp({quality: 80}).toBuffer()` and write the file — the ' +
       'job’s image work without storage keys, queue or logs (its files are written plainly; ' +
       'the job’s storage also fsyncs and renames each, under a millisecond here).',
-    '- `offload`: a real worker process (`node --import tsx workers/main.ts`, WORKER_QUEUES=media, ' +
+    `- \`offload\`: a real worker process (\`${command('workers/main.ts')}\`, WORKER_QUEUES=media, ` +
       'LOG_LEVEL=info, logs piped to the bench) runs one make-thumbnail job per image, enqueued ' +
       'with `offloader.enqueue`; timed from the first enqueue to the last `completed` event ' +
       '(BullMQ QueueEvents). A private redis-server (test/harness/redis.ts) holds the queue.',
@@ -487,8 +488,7 @@ export async function runThumbnails(options: ThumbnailOptions): Promise<boolean>
       'UPLOAD_MAX_BYTES — small files with the most pixels allowed (noise in 8×8 blocks). ' +
       'VmRSS/VmHWM from /proc/<pid>/status: idle 2 s after "consuming queues", then the peak ' +
       '(VmHWM) once its jobs completed; "time" is from enqueue to the last completion (block ' +
-      'noise decodes faster than a photo, so it is a floor). Under tsx, so the idle figure ' +
-      `includes the TypeScript loader. For comparison, the rounds' worker (${concurrency} of the images above at once, ` +
+      `noise decodes faster than a photo, so it is a floor). For comparison, the rounds' worker (${concurrency} of the images above at once, ` +
       `${fixed(Math.min(...megapixels), 1)}–${fixed(Math.max(...megapixels), 1)} MP) peaked at ` +
       `${mb(roundsPeak)}.`,
     '',

@@ -1,7 +1,7 @@
-// Preloaded into the worker process by the thumbnails suite (`node --import tsx --import
-// bench/worker-probe.ts workers/main.ts`, forked with an IPC channel); the worker itself is
-// unchanged. On each 'probe' message it answers with its CPU time so far and its event-loop
-// delay since the previous probe.
+// Preloaded into the worker process by the thumbnails and email suites (`node --import
+// ./dist-bench/bench/worker-probe.js dist-bench/workers/main.js`, forked with an IPC channel);
+// the worker itself is unchanged. On each 'probe' message it answers with its CPU time so far
+// and its event-loop delay since the previous probe.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 export interface ProbeReply {

@@ -1,5 +1,5 @@
 // The worker processes the thumbnails and reports suites measure: workers/main.ts as the Procfile
-// runs it (under tsx), started with an IPC channel and its JSON logs piped here; what it reports
+// runs it (compiled, or under tsx when the bench is), started with an IPC channel and its JSON logs piped here; what it reports
 // (CPU time, event-loop lag via bench/worker-probe.ts, memory from /proc) and its jobs' ends
 // (QueueEvents).
 import { ChildProcess, fork, spawnSync } from 'node:child_process';
@@ -13,7 +13,7 @@ import { connectOffloader, quit } from '../src/boot.js';
 import type { Config } from '../src/config.js';
 import type { Deps } from '../src/deps.js';
 import type { Logger } from '../src/logger.js';
-import { onCleanup, root } from './common.js';
+import { loader, onCleanup, script } from './common.js';
 import type { ProbeReply } from './worker-probe.js';
 
 const ROUND_TIMEOUT_MS = 300_000;
@@ -43,11 +43,10 @@ export async function startWorker(
     onLog?: ((entry: LogEntry) => void) | undefined;
   },
 ): Promise<WorkerProcess> {
-  const probe = pathToFileURL(root('bench/worker-probe.ts')).href;
-  const child = fork(root('workers/main.ts'), [], {
+  const probe = pathToFileURL(script('bench/worker-probe.ts')).href;
+  const child = fork(script('workers/main.ts'), [], {
     execArgv: [
-      '--import',
-      'tsx',
+      ...loader,
       ...(options.probe ? ['--import', probe] : []),
       ...(options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`] : []),
     ],
