@@ -1,8 +1,8 @@
 // `npm run bench`: the benchmark suites, one after the other; each writes its own section of
 // bench/RESULTS.md. See bench/README.md.
 //   --suite http,thumbnails,reports,...   which suites (default: all but soak)
-//   --rounds N                interleaved rounds per suite (default: 5; 3 for the suites
-//                             after reports, to keep the whole run near 10 minutes, but 9 for
+//   --rounds N                interleaved rounds per suite (default: 5; 3 for pickup, benefit
+//                             and email, to keep the whole run near 10 minutes, but 9 for
 //                             producer, whose rounds take 2 s and swing most)
 //   http:        --duration 5 --warmup 3 --connections 50 --only bare-json,bare-add,bare-enqueue,offload
 //   thumbnails:  --concurrency N (default: the app's WORKER_CONCURRENCY default)
@@ -121,7 +121,7 @@ try {
           break;
         case 'e2e':
           ok = await runE2e({
-            rounds: fewerRounds,
+            rounds: Number(args.rounds ?? 5),
             jobs: Number(args.jobs),
             celeryJobs: Number(args['celery-jobs']),
             cpuProf,
