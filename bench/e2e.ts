@@ -274,7 +274,7 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
         `${fixed(d.commands, 1)} cmds/job  rss ${mb(d.rss)}`,
     );
 
-  // A warm-up drain per variant (JIT, connections), then interleaved rounds.
+  // Warm-up drains for every variant, then interleaved rounds.
   for (let i = 0; i < WARM_UP_DRAINS; i++) {
     for (const variant of variants) show(await drain(variant, 0));
   }

@@ -7,10 +7,10 @@
 import { fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { pathToFileURL } from 'node:url';
-import { Queue, QueueEvents } from 'bullmq';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { Queue, QueueEvents } from 'bullmq';
 import nodemailer from 'nodemailer';
 import { sendEmail } from '../jobs/index.js';
 import { loadConfig } from '../src/config.js';
