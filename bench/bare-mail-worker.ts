@@ -1,17 +1,16 @@
 // The email suite's `bare BullMQ` reference row: a bare BullMQ Worker on the mail queue whose
 // processor sends the welcome mail exactly as the suite's bare loop does (nodemailer, a transport
-// from SMTP_URL, no pool). It splits offload's gap to the bare loop into what any BullMQ worker
+// from SMTP_URL, no pool; bench/bare-mail.ts). It splits offload's gap to the bare loop into what any BullMQ worker
 // pays to move a mail through Redis and what our runtime adds on top. Forked by bench/email.ts
 // with bench/worker-probe preloaded; env BENCH_REDIS_URL, BENCH_PREFIX, BENCH_CONCURRENCY,
 // SMTP_URL. It answers 'ready' once consuming and leaves on SIGTERM.
-import { randomUUID } from 'node:crypto';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
 import { sendEmail } from '../jobs/index.js';
 import { quit } from '../src/boot.js';
 import { loadConfig } from '../src/config.js';
-import { welcome } from '../src/mail/templates.js';
+import { bareWelcome } from './bare-mail.js';
 
 const { BENCH_REDIS_URL: url, BENCH_PREFIX: prefix, SMTP_URL: smtpUrl } = process.env;
 const concurrency = Number(process.env.BENCH_CONCURRENCY);
@@ -21,22 +20,12 @@ if (!url || !prefix || !smtpUrl || !Number.isInteger(concurrency) || !process.se
 
 const config = loadConfig({ REDIS_URL: url, SMTP_URL: smtpUrl });
 const transport = nodemailer.createTransport(smtpUrl);
-const domain = /@([^>\s]+)>?\s*$/.exec(config.MAIL_FROM)?.[1] ?? 'offload.localhost';
 const connection = new Redis(url, { maxRetriesPerRequest: null });
 const worker = new Worker<{ input: { name: string; to: string } }>(
   sendEmail.queue,
   async (job) => {
-    const letter = welcome({ name: job.data.input.name, appUrl: config.PUBLIC_URL });
-    const info = await transport.sendMail({
-      from: config.MAIL_FROM,
-      to: job.data.input.to,
-      subject: letter.subject,
-      text: letter.text,
-      html: letter.html,
-      messageId: `<${randomUUID()}@${domain}>`,
-      disableFileAccess: true,
-      disableUrlAccess: true,
-    });
+    const { to, name } = job.data.input;
+    const info = await transport.sendMail(bareWelcome(config, to, name));
     return { messageId: info.messageId };
   },
   { connection, prefix, concurrency },

@@ -4,7 +4,7 @@
 // both to a local SMTP server, both with the same number in flight; and, as a reference, a bare
 // BullMQ Worker sending the same mail (bench/bare-mail-worker.ts). Run by bench/run.ts
 // (`npm run bench -- --suite email`).
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -17,7 +17,6 @@ import { loadConfig } from '../src/config.js';
 import { closeDeps, createDeps } from '../src/deps.js';
 import { createLogger } from '../src/logger.js';
 import { jobOptions } from '../src/offload/index.js';
-import { welcome } from '../src/mail/templates.js';
 import {
   fixed,
   header,
@@ -34,6 +33,7 @@ import {
   loader,
   script,
 } from './common.js';
+import { bareWelcome } from './bare-mail.js';
 import { startSmtpSink } from './smtp-sink.js';
 import type { ProbeReply } from './worker-probe.js';
 import { Completions, probe, producerFor, startWorker, stopWorker } from './worker-process.js';
@@ -108,24 +108,13 @@ export async function runEmail(options: EmailOptions): Promise<boolean> {
   // message the welcome template renders, sent `concurrency` at a time.
   const transport = nodemailer.createTransport(smtpUrl);
   onCleanup(() => transport.close());
-  const letter = welcome({ name: INPUT.name, appUrl: config.PUBLIC_URL });
-  const domain = /@([^>\s]+)>?\s*$/.exec(config.MAIL_FROM)?.[1] ?? 'offload.localhost';
   async function bare(round: number, count: number): Promise<Round> {
     const cpu = process.cpuUsage();
     const begin = performance.now();
     let next = 0;
     const lane = async () => {
       for (let i = next++; i < count; i = next++) {
-        await transport.sendMail({
-          from: config.MAIL_FROM,
-          to: INPUT.to,
-          subject: letter.subject,
-          text: letter.text,
-          html: letter.html,
-          messageId: `<${randomUUID()}@${domain}>`,
-          disableFileAccess: true,
-          disableUrlAccess: true,
-        });
+        await transport.sendMail(bareWelcome(config, INPUT.to, INPUT.name));
       }
     };
     await Promise.all(Array.from({ length: concurrency }, lane));
@@ -133,16 +122,22 @@ export async function runEmail(options: EmailOptions): Promise<boolean> {
     const { user, system } = process.cpuUsage(cpu);
     return { variant: 'bare', round, seconds, mails: count, cpuMs: (user + system) / 1000 / count };
   }
-  async function offload(round: number, count: number): Promise<Round> {
-    const before = await probe(worker.child);
+  /** Enqueues `count` mails with `add`, timed to the last one's completion in `child`. */
+  async function queued(
+    variant: Round['variant'],
+    round: number,
+    count: number,
+    child: ChildProcess,
+    done: Completions,
+    add: () => Promise<string>,
+  ): Promise<Round> {
+    const before = await probe(child);
     const begin = performance.now();
-    const ids = await Promise.all(
-      Array.from({ length: count }, async () => (await offloader.enqueue(sendEmail, INPUT)).id),
-    );
-    const { end } = await completions.all(ids, worker.child);
-    const after = await probe(worker.child);
+    const ids = await Promise.all(Array.from({ length: count }, add));
+    const { end } = await done.all(ids, child);
+    const after = await probe(child);
     return {
-      variant: 'offload',
+      variant,
       round,
       seconds: (end - begin) / 1000,
       mails: count,
@@ -150,6 +145,10 @@ export async function runEmail(options: EmailOptions): Promise<boolean> {
       lag: after.lag,
     };
   }
+  const offload = (round: number, count: number) =>
+    queued('offload', round, count, worker.child, completions, async () => {
+      return (await offloader.enqueue(sendEmail, INPUT)).id;
+    });
 
   // bare BullMQ (reference): bare `queue.add`s with the app's job options, a bare Worker.
   const bareWorker = fork(script('bench/bare-mail-worker.ts'), [], {
@@ -179,27 +178,12 @@ export async function runEmail(options: EmailOptions): Promise<boolean> {
   const bareCompletions = new Completions(bareEvents);
   await bareEvents.waitUntilReady();
   const addOptions = jobOptions(sendEmail);
-  async function bareBullmq(round: number, count: number): Promise<Round> {
-    const before = await probe(bareWorker);
-    const begin = performance.now();
-    const ids = await Promise.all(
-      Array.from({ length: count }, async () => {
-        const id = randomUUID();
-        await bareQueue.add(sendEmail.name, { input: INPUT }, { ...addOptions, jobId: id });
-        return id;
-      }),
-    );
-    const { end } = await bareCompletions.all(ids, bareWorker);
-    const after = await probe(bareWorker);
-    return {
-      variant: 'bare-bullmq',
-      round,
-      seconds: (end - begin) / 1000,
-      mails: count,
-      cpuMs: (after.cpu - before.cpu) / 1000 / count,
-      lag: after.lag,
-    };
-  }
+  const bareBullmq = (round: number, count: number) =>
+    queued('bare-bullmq', round, count, bareWorker, bareCompletions, async () => {
+      const id = randomUUID();
+      await bareQueue.add(sendEmail.name, { input: INPUT }, { ...addOptions, jobId: id });
+      return id;
+    });
   const show = (r: Round) =>
     console.log(
       `${r.round ? `round ${r.round}` : 'warm-up'}  ${r.variant.padEnd(11)} ` +
@@ -274,7 +258,7 @@ export async function runEmail(options: EmailOptions): Promise<boolean> {
       `bullmq ${version('bullmq')}, nodemailer ${version('nodemailer')}, pino ${version('pino')}`,
     ),
     `- A minimal SMTP server in its own process (bench/smtp-sink.ts) accepts every message at once, for both variants: smtp-server holds each connection 100 ms before its greeting, and with a connection per message both variants would only measure that timer.`,
-    `- \`bare\`: this process, \`nodemailer.createTransport(SMTP_URL)\` (as src/mail/mailer.ts: no pool, a connection per message) sending the rendered welcome message, ${concurrency} in flight.`,
+    `- \`bare\`: this process, \`nodemailer.createTransport(SMTP_URL)\` (as src/mail/mailer.ts: no pool, a connection per message) sending the welcome message, rendered per mail as the job renders it (bench/bare-mail.ts), ${concurrency} in flight.`,
     `- \`offload\`: a real worker process (\`${command('workers/main.ts')}\`, WORKER_QUEUES=mail, WORKER_CONCURRENCY=${concurrency}, LOG_LEVEL=info, logs piped to the bench; bench/worker-probe.ts preloaded for CPU and event-loop lag) runs one send-email job per mail, enqueued with \`offloader.enqueue(sendEmail, {template: welcome, …})\`; timed from the first enqueue to the last \`completed\` event (QueueEvents).`,
     `- \`bare BullMQ\` (reference, no target): a bare BullMQ Worker in its own process (bench/bare-mail-worker.ts, the same concurrency, worker-probe preloaded) whose processor renders and sends the same message as the bare loop, fed by bare \`queue.add\`s with the app's job options; timed as offload.`,
     `- ${mails} mails per variant per round (200 in a warm-up pass each), ${rounds} interleaved rounds (bare, bare BullMQ, offload; reversed in even rounds).`,

@@ -278,8 +278,11 @@ describe('job runtime (queue mode)', () => {
       await eventually(() => (runsOf('cancel-active:start') === 1 ? true : undefined));
       const answered = await rt.offloader.cancel(id);
       assert.equal(answered?.state, 'cancelled');
-      const status = await rt.until(id, (s) => s.state === 'cancelled' && !!s.finishedAt);
+      // The mark alone reads cancelled, with finishedAt, at once; BullMQ's failedReason (the
+      // status's `error`) comes only when the worker has stopped the run.
+      const status = await rt.until(id, (s) => s.state === 'cancelled' && !!s.error);
       assert.equal(status.error, 'cancelled');
+      assert.ok(status.finishedAt);
       assert.equal(runsOf('cancel-active:stopped'), 1, 'the handler saw its signal');
       const job = await rt.bullJob('rt-long', id);
       assert.ok(job?.finishedOn, 'BullMQ holds it as finished (failed), not active');
