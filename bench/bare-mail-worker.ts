@@ -1,7 +1,7 @@
 // The email suite's `bare BullMQ` reference row: a bare BullMQ Worker on the mail queue whose
-// processor sends the welcome mail exactly as the suite's bare loop does (nodemailer, a transport
-// from SMTP_URL, no pool; bench/bare-mail.ts). It splits offload's gap to the bare loop into what any BullMQ worker
-// pays to move a mail through Redis and what our runtime adds on top. Forked by bench/email.ts
+// processor sends the welcome mail exactly as the suite's bare loop does (nodemailer, a
+// transport from SMTP_URL, no pool; bench/bare-mail.ts). It splits offload's gap to the bare
+// loop into what any BullMQ worker pays to move a mail through Redis and what our runtime adds. Forked by bench/email.ts
 // with bench/worker-probe preloaded; env BENCH_REDIS_URL, BENCH_PREFIX, BENCH_CONCURRENCY,
 // SMTP_URL. It answers 'ready' once consuming and leaves on SIGTERM.
 import { Worker } from 'bullmq';
@@ -20,12 +20,13 @@ if (!url || !prefix || !smtpUrl || !Number.isInteger(concurrency) || !process.se
 
 const config = loadConfig({ REDIS_URL: url, SMTP_URL: smtpUrl });
 const transport = nodemailer.createTransport(smtpUrl);
+const message = bareWelcome(config);
 const connection = new Redis(url, { maxRetriesPerRequest: null });
 const worker = new Worker<{ input: { name: string; to: string } }>(
   sendEmail.queue,
   async (job) => {
     const { to, name } = job.data.input;
-    const info = await transport.sendMail(bareWelcome(config, to, name));
+    const info = await transport.sendMail(message(to, name));
     return { messageId: info.messageId };
   },
   { connection, prefix, concurrency },

@@ -5,17 +5,20 @@ import type { SendMailOptions } from 'nodemailer';
 import type { Config } from '../src/config.js';
 import { welcome } from '../src/mail/templates.js';
 
-export function bareWelcome(config: Config, to: string, name: string): SendMailOptions {
-  const letter = welcome({ name, appUrl: config.PUBLIC_URL });
+/** The message for `to` and `name`; the sender's domain is worked out once. */
+export function bareWelcome(config: Config): (to: string, name: string) => SendMailOptions {
   const domain = /@([^>\s]+)>?\s*$/.exec(config.MAIL_FROM)?.[1] ?? 'offload.localhost';
-  return {
-    from: config.MAIL_FROM,
-    to,
-    subject: letter.subject,
-    text: letter.text,
-    html: letter.html,
-    messageId: `<${randomUUID()}@${domain}>`,
-    disableFileAccess: true,
-    disableUrlAccess: true,
+  return (to, name) => {
+    const letter = welcome({ name, appUrl: config.PUBLIC_URL });
+    return {
+      from: config.MAIL_FROM,
+      to,
+      subject: letter.subject,
+      text: letter.text,
+      html: letter.html,
+      messageId: `<${randomUUID()}@${domain}>`,
+      disableFileAccess: true,
+      disableUrlAccess: true,
+    };
   };
 }

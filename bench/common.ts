@@ -11,7 +11,8 @@ import { hasRedisServer, startRedis } from '../test/harness/redis.js';
 // `npm run bench` runs the bench compiled by tsc (dist-bench/, tsconfig.bench.json), as
 // production runs dist/: tsx gives every function expression a keepNames wrapper call (3 µs of
 // an enqueue in a producer profile) that only our TypeScript pays (bare BullMQ, Express and the
-// peers are plain JavaScript) and production never does. `node --import tsx bench/run.ts` works as well.
+// peers are plain JavaScript) and production never does. `node --import tsx bench/run.ts` works
+// as well.
 const compiled = !import.meta.url.endsWith('.ts');
 
 /** A path in the repository. */

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { Queue, QueueEvents } from 'bullmq';
+import { Queue } from 'bullmq';
 import nodemailer from 'nodemailer';
 import { sendEmail } from '../jobs/index.js';
 import { loadConfig } from '../src/config.js';
@@ -36,7 +36,14 @@ import {
 import { bareWelcome } from './bare-mail.js';
 import { startSmtpSink } from './smtp-sink.js';
 import type { ProbeReply } from './worker-probe.js';
-import { Completions, probe, producerFor, startWorker, stopWorker } from './worker-process.js';
+import {
+  completionsOf,
+  probe,
+  producerFor,
+  startWorker,
+  stopWorker,
+  type Completions,
+} from './worker-process.js';
 
 const TARGET = 0.85;
 const INPUT = { template: 'welcome', to: 'ada@example.com', name: 'Ada Lovelace' } as const;
@@ -108,13 +115,14 @@ export async function runEmail(options: EmailOptions): Promise<boolean> {
   // message the welcome template renders, sent `concurrency` at a time.
   const transport = nodemailer.createTransport(smtpUrl);
   onCleanup(() => transport.close());
+  const message = bareWelcome(config);
   async function bare(round: number, count: number): Promise<Round> {
     const cpu = process.cpuUsage();
     const begin = performance.now();
     let next = 0;
     const lane = async () => {
       for (let i = next++; i < count; i = next++) {
-        await transport.sendMail(bareWelcome(config, INPUT.to, INPUT.name));
+        await transport.sendMail(message(INPUT.to, INPUT.name));
       }
     };
     await Promise.all(Array.from({ length: concurrency }, lane));
@@ -167,16 +175,12 @@ export async function runEmail(options: EmailOptions): Promise<boolean> {
     await stopWorker(bareWorker);
   });
   await once(bareWorker, 'message');
-  const redisOptions = { host: '127.0.0.1', port: redis.port };
-  const bareQueue = new Queue(sendEmail.queue, { connection: redisOptions, prefix: BARE_PREFIX });
-  const bareEvents = new QueueEvents(sendEmail.queue, {
-    connection: redisOptions,
+  const bareQueue = new Queue(sendEmail.queue, {
+    connection: { host: '127.0.0.1', port: redis.port },
     prefix: BARE_PREFIX,
   });
   onCleanup(() => bareQueue.close());
-  onCleanup(() => bareEvents.close());
-  const bareCompletions = new Completions(bareEvents);
-  await bareEvents.waitUntilReady();
+  const bareCompletions = await completionsOf(sendEmail.queue, redis.port, BARE_PREFIX);
   const addOptions = jobOptions(sendEmail);
   const bareBullmq = (round: number, count: number) =>
     queued('bare-bullmq', round, count, bareWorker, bareCompletions, async () => {

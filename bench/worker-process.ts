@@ -232,12 +232,21 @@ export async function producerFor(
   onCleanup(() => quit(connection));
   onCleanup(() => offloader.close());
   if (connection && connection.status !== 'ready') await once(connection, 'ready');
+  return { offloader, completions: await completionsOf(queue, redisPort, config.QUEUE_PREFIX) };
+}
+
+/** The Completions of one queue's jobs, from their own QueueEvents; closed at clean-up. */
+export async function completionsOf(
+  queue: string,
+  redisPort: number,
+  prefix: string,
+): Promise<Completions> {
   const events = new QueueEvents(queue, {
     connection: { host: '127.0.0.1', port: redisPort },
-    prefix: config.QUEUE_PREFIX,
+    prefix,
   });
   onCleanup(() => events.close());
   const completions = new Completions(events);
   await events.waitUntilReady();
-  return { offloader, completions };
+  return completions;
 }
