@@ -7,7 +7,7 @@ import { preflightOnConnect } from '../src/preflight.js';
 import { exitOnCrash, exitOnSignals } from '../src/shutdown.js';
 
 const config = configOrExit(process.env);
-const log = createLogger(config.LOG_LEVEL, 'worker');
+const log = createLogger(config.LOG_LEVEL, 'worker', config.LOG_FORMAT);
 exitOnCrash(log);
 const deps = createDeps(config);
 const { runner, connection } = openWorkers(config, log, deps);
