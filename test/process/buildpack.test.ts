@@ -165,6 +165,25 @@ describe('a buildpack deploy of the committed tree (clone, npm ci, build, prune,
     );
   });
 
+  it('when LOG_FORMAT=pretty is asked of the pruned install, then it logs JSON and says pino-pretty is missing', async () => {
+    const script = `const { createLogger } = await import('./dist/src/logger.js');
+      createLogger('info', 'check', 'pretty').info('still logging');`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: app,
+    });
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as LogLine);
+    assert.deepEqual(
+      lines.map((l) => l.msg),
+      [
+        'LOG_FORMAT=pretty needs pino-pretty (a devDependency, not installed): logging JSON',
+        'still logging',
+      ],
+    );
+  });
+
   for (const tty of [false, true]) {
     describe(`when web and worker run as the Procfile says, with stdout ${tty ? 'a terminal' : 'a pipe'}`, function () {
       this.timeout(90_000);
