@@ -152,8 +152,8 @@ const schema = z.object({
 });
 
 /**
- * What `NODE_ENV=production` changes, and all it changes: these keys' defaults (README, Deploy,
- * "Production mode"). A value set in the environment still wins.
+ * What `NODE_ENV=production` changes: these keys' defaults (README, Deploy, "Production mode"),
+ * and no more, but for refusing OUTBOX_PAGE=public. A value set in the environment still wins.
  */
 export const PRODUCTION_DEFAULTS: Readonly<Record<string, string>> = Object.freeze({
   DEMO_PAGE: 'false',
