@@ -1,4 +1,5 @@
 import type { Job } from 'bullmq';
+import { CANCELLED } from './errors.js';
 import type { JobData } from './offloader.js';
 
 /**
@@ -98,7 +99,12 @@ export function toStatus(job: Job<JobData>, bullState: string, now = Date.now())
     progress: job.progress,
     ...(state === 'completed' ? { result: job.returnvalue as unknown } : {}),
     // A delayed job with a reason is waiting to retry: the last error helps whoever watches.
-    ...(job.failedReason ? { error: job.failedReason } : {}),
+    // A cancelled one says why in plain words, never BullMQ's reason (a failed child's key).
+    ...(state === 'cancelled'
+      ? { error: job.data.reason ?? CANCELLED }
+      : job.failedReason
+        ? { error: job.failedReason }
+        : {}),
     ...(state === 'expired' && !job.failedReason
       ? { error: `not started by ${iso(expiresAt) ?? ''}` }
       : {}),

@@ -198,7 +198,7 @@ describe('workflows: cancel (queue mode)', () => {
       await eventually(async () =>
         (await rt.bullJob('cv-hold', running))?.processedOn ? true : undefined,
       );
-      assert.equal((await rt.offloader.cancel(id))?.state, 'cancelled');
+      assert.equal((await rt.offloader.cancel(id))?.status.state, 'cancelled');
       for (const stepId of [running, waiting]) {
         const job = await eventually(async () => {
           const found = await rt.bullJob('cv-hold', stepId);
