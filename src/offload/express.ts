@@ -9,10 +9,11 @@ export const statusUrl = (id: string) => `/jobs/${id}`;
  */
 export function sendAccepted(res: Response, accepted: Accepted): void {
   const url = statusUrl(accepted.id);
-  const { summary, ...job } = accepted;
-  if (accepted.replayed) res.set('Idempotent-Replayed', 'true');
+  const { id, name, state, replayed, summary } = accepted;
+  // A replay's body is the first answer's (its state may have moved on); the header tells.
+  if (replayed) res.set('Idempotent-Replayed', 'true');
   res
     .status(202)
     .location(url)
-    .json({ ...summary, ...job, statusUrl: url, eventsUrl: `${url}/events` });
+    .json({ ...summary, id, name, state, statusUrl: url, eventsUrl: `${url}/events` });
 }
