@@ -90,8 +90,12 @@ export function toStatus(job: Job<JobData>, bullState: string, now = Date.now())
   if (outcome && state !== 'completed') state = outcome;
   else if (unstarted && expiresAt !== undefined && now > expiresAt) state = 'expired';
   const finishedOn = job.finishedOn ?? (state === outcome ? outcomeAt : undefined);
-  // Marked before its last pickup: that pickup only dropped it, the handler never ran.
-  const dropped = outcome && outcomeAt !== undefined && outcomeAt <= (job.processedOn ?? 0);
+  // Marked before its last pickup: that pickup only dropped it, the handler never ran. A
+  // refused job is only ever marked before its first (see settle.ts); the worker's clock, which
+  // stamps the pickup when it asks, may read earlier than Redis's did for the mark.
+  const dropped =
+    job.data.refused ||
+    (outcome && outcomeAt !== undefined && outcomeAt <= (job.processedOn ?? 0));
   return {
     id: String(job.id),
     name: job.name,

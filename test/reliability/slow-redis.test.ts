@@ -89,7 +89,7 @@ describe('reliability: a Redis slower than the command timeout (DEBUG SLEEP)', f
       const status = await t.offloader.status(String(job.id));
       assert.equal(status?.state, 'cancelled');
       assert.match(status.error ?? '', /^refused: /);
-      assert.equal(status.attempts, 0);
+      assert.equal(status.attempts, 0, `${job.id} never started`);
     }
     const byMessageId = (id: string) =>
       smtp.received.filter((m) => m.mail.messageId === `<${id}@offload.localhost>`).length;
