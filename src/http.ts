@@ -63,7 +63,8 @@ export function keyedTo(
   validated: unknown,
 ): { fingerprint?: string } {
   if (options.key === undefined) return {};
-  const route = `${req.method} ${req.baseUrl}${String((req.route as { path?: unknown } | undefined)?.path ?? req.path)}`;
+  const path = (req.route as { path?: unknown } | undefined)?.path;
+  const route = `${req.method} ${req.baseUrl}${typeof path === 'string' ? path : req.path}`;
   return { fingerprint: fingerprint({ route, request: validated }) };
 }
 

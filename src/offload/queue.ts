@@ -312,7 +312,12 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
     try {
       // Most enqueues are one job: a plain add, no tree to build.
       if (tree) await flows().add(tree);
-      else await queueNamed(root.queue).add(root.job.name, data, addOptions(root.job, id, sub.delayMs, sub.options));
+      else
+        await queueNamed(root.queue).add(
+          root.job.name,
+          data,
+          addOptions(root.job, id, sub.delayMs, sub.options),
+        );
       return 'added' as const;
     } catch (error) {
       // Redis answered with an error: it ran the command and refused it, nothing to settle.
@@ -382,7 +387,9 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
       // An earlier enqueue with this key was refused (503): its job never runs, make anew.
       if (stored.data.refused) continue;
       const state = toStatus(stored, bullState).state;
-      return stored.data.claim === claim ? { ...accepted, state } : { ...accepted, state, replayed: true as const };
+      return stored.data.claim === claim
+        ? { ...accepted, state }
+        : { ...accepted, state, replayed: true as const };
     }
     throw new QueueUnavailableError();
   }
@@ -455,7 +462,8 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
       const job = await find(id);
       if (!job) return null;
       const current = toStatus(job, await whenConnected(() => job.getState()));
-      if (FINAL_STATES.has(current.state)) return { status: (await status(id)) ?? current, changed: false };
+      if (FINAL_STATES.has(current.state))
+        return { status: (await status(id)) ?? current, changed: false };
       await markCancelled(job, current.state);
       return { status: (await status(id)) ?? current, changed: true };
     },

@@ -94,8 +94,7 @@ export function toStatus(job: Job<JobData>, bullState: string, now = Date.now())
   // refused job is only ever marked before its first (see settle.ts); the worker's clock, which
   // stamps the pickup when it asks, may read earlier than Redis's did for the mark.
   const dropped =
-    job.data.refused ||
-    (outcome && outcomeAt !== undefined && outcomeAt <= (job.processedOn ?? 0));
+    job.data.refused || (outcome && outcomeAt !== undefined && outcomeAt <= (job.processedOn ?? 0));
   return {
     id: String(job.id),
     name: job.name,

@@ -37,7 +37,11 @@ describe('reliability: duplicate submission (the same Idempotency-Key, all at on
       .map((entry) => entry.name);
 
   /** Each route's valid request with a key; `other` varies the body (another request). */
-  const routes: [route: string, post: (key: string, other?: boolean) => request.Test, jobs: number][] = [
+  const routes: [
+    route: string,
+    post: (key: string, other?: boolean) => request.Test,
+    jobs: number,
+  ][] = [
     [
       '/webhooks',
       (key, other) =>

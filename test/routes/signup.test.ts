@@ -127,7 +127,10 @@ for (const mode of ['queue', 'inline'] as const) {
         request(t.app).post('/signup').set('Idempotency-Key', key).send({ email, name: 'Con' });
       const first = await post(`conflict-1-${mode}@example.com`).expect(202);
       const other = await post(`conflict-2-${mode}@example.com`).expect(422);
-      assert.match((other.body as { error: string }).error, /already used with a different request/);
+      assert.match(
+        (other.body as { error: string }).error,
+        /already used with a different request/,
+      );
       assert.equal(other.headers['idempotent-replayed'], undefined);
       // The first request again is still a replay of its job: the key stays bound to it.
       const again = await post(`conflict-1-${mode}@example.com`).expect(202);
