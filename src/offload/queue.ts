@@ -71,6 +71,14 @@ export interface QueueOffloaderOptions {
 /** settleWaitMs's default: with the producer's 1 s command timeout, a 503 within about 4 s. */
 export const SETTLE_WAIT_MS = 3_000;
 
+/** Binds KEYS[1] to ARGV[1] for ARGV[2] ms unless it is bound: answers the earlier binding. */
+const BIND_KEY = `
+local earlier = redis.call('GET', KEYS[1])
+if earlier then return earlier end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+`;
+
 /** A key's job ids past this many refused enqueues (each a 503) are not tried: 503 again. */
 const MAX_GENERATIONS = 10;
 
@@ -353,17 +361,17 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
     const name = root.job.name;
     const print = options.fingerprint ?? treeFingerprint(root);
     const mine: KeyRecord = { fingerprint: print, summary: options.summary };
-    // One command binds the key, or answers what it is bound to: racing requests agree.
-    const earlier = await whenConnected(() =>
-      connection.set(
+    // One script binds the key, or answers what it is bound to: racing requests agree. (Not
+    // `SET NX GET`: Redis before 7.0, which preflight accepts, refuses NX with GET.)
+    const earlier = (await whenConnected(() =>
+      connection.eval(
+        BIND_KEY,
+        1,
         recordKey(prefix, name, key),
         JSON.stringify(mine),
-        'PX',
         kept.completed.age * 1000,
-        'NX',
-        'GET',
       ),
-    );
+    )) as string | null;
     const record = earlier ? (JSON.parse(earlier) as KeyRecord) : mine;
     if (record.fingerprint !== print) throw new IdempotencyConflictError(name);
     const queue = queueNamed(root.queue);
