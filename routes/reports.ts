@@ -5,7 +5,7 @@ import express, { Router, type Request } from 'express';
 import { z } from 'zod';
 import { renderCards, zipReport } from '../jobs/index.js';
 import type { Deps } from '../src/deps.js';
-import { enqueueOptions, HttpError, parseOr400 } from '../src/http.js';
+import { enqueueOptions, HttpError, keyedTo, parseOr400 } from '../src/http.js';
 import { chain, chunks, sendAccepted, step, type Offloader } from '../src/offload/index.js';
 import {
   parseRosterCsv,
@@ -106,13 +106,16 @@ export function reportsRouter({ offloader, deps }: { offloader: Offloader; deps:
     try {
       const accepted = await offloader.start(
         chain(cards, step(zipReport, { reportId, email, issued, chunkSize })),
-        { ...options, progressTotal: students.length },
+        {
+          ...options,
+          ...keyedTo(req, options, roster),
+          progressTotal: students.length,
+          summary: { report: { students: students.length, chunks: cards.members.length } },
+        },
       );
       // A retried request (same Idempotency-Key): the first roster is the job's, not this one.
       if (accepted.replayed) await storage.delete(rosterKey(reportId));
-      sendAccepted(res, accepted, {
-        report: { students: students.length, chunks: cards.members.length },
-      });
+      sendAccepted(res, accepted);
     } catch (error) {
       await storage.delete(rosterKey(reportId));
       throw error;

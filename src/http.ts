@@ -1,6 +1,11 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import type { z } from 'zod';
-import { InvalidJobInputError, QueueUnavailableError } from './offload/index.js';
+import {
+  fingerprint,
+  IdempotencyConflictError,
+  InvalidJobInputError,
+  QueueUnavailableError,
+} from './offload/index.js';
 
 /** An error with an HTTP status whose message (and problems) the client may read. */
 export class HttpError extends Error {
@@ -48,6 +53,21 @@ export function enqueueOptions(req: Request): { requestId: string; key?: string 
   return { requestId: req.id, key: `http:${key}` };
 }
 
+/**
+ * What an Idempotency-Key is bound to: the route and the validated request (not the job's
+ * input, which holds ids made per request). Only computed when the request has a key.
+ */
+export function keyedTo(
+  req: Request,
+  options: { key?: string },
+  validated: unknown,
+): { fingerprint?: string } {
+  if (options.key === undefined) return {};
+  const path = (req.route as { path?: unknown } | undefined)?.path;
+  const route = `${req.method} ${req.baseUrl}${typeof path === 'string' ? path : req.path}`;
+  return { fingerprint: fingerprint({ route, request: validated }) };
+}
+
 export const notFound: RequestHandler = (req, res) => {
   res.status(404).json({ error: `no route for ${req.method} ${req.path}` });
 };
@@ -75,6 +95,15 @@ function describe(error: unknown): { status: number; body: Record<string, unknow
   }
   if (error instanceof InvalidJobInputError) {
     return { status: 400, body: { error: 'invalid job input', problems: error.problems } };
+  }
+  if (error instanceof IdempotencyConflictError) {
+    return {
+      status: 422,
+      body: {
+        error:
+          'Idempotency-Key was already used with a different request: send a new key for a new request',
+      },
+    };
   }
   if (error instanceof QueueUnavailableError) {
     return { status: 503, body: { error: error.message } };

@@ -143,7 +143,11 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
     const started = Date.now();
     const { expiresAt, outcome } = job.data;
     if (outcome === 'cancelled' || cancels.recent(String(job.id))) {
-      jobLog.info('job cancelled before it started: dropped');
+      jobLog.info(
+        job.data.refused
+          ? 'job whose enqueue was refused (answered 503): dropped'
+          : 'job cancelled before it started: dropped',
+      );
       await drop(job, 'cancelled', job.data.outcomeAt ?? started);
     }
     if (expiresAt !== undefined && started > expiresAt) {
