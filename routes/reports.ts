@@ -15,6 +15,7 @@ import {
   validateRoster,
   type Student,
 } from '../src/reports/roster.js';
+import { undrawable } from '../src/reports/fonts.js';
 import { rosterKey } from '../src/reports/store.js';
 import { receiveFile } from '../src/upload.js';
 
@@ -29,6 +30,11 @@ const details = {
     .min(1)
     .max(60)
     .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters')
+    .superRefine((value, ctx) => {
+      // Printed on every card. (Control characters are the regex's problem.)
+      const problem = /\p{Cc}/u.test(value) ? undefined : undrawable(value);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    })
     .default('Student ID'),
 };
 
