@@ -62,7 +62,12 @@ export const errorHandler: ErrorRequestHandler = (error: unknown, req, res, next
   const { status, body } = describe(error);
   if (status === 503) {
     res.set('Retry-After', '5');
-    req.log.warn({ reason: (error as Error).message }, 'service unavailable');
+    // Redis's own error (OOM, a timeout…) when there is one: what an operator greps for.
+    const cause = (error as Error).cause;
+    req.log.warn(
+      { reason: (error as Error).message, ...(cause instanceof Error && { redis: cause.message }) },
+      'service unavailable',
+    );
   } else if (status >= 500) req.log.error({ err: error }, 'request failed');
   // Refused before its body was read (an upload over the limit): answer, then read off the
   // rest within bounds before closing, so clients that send it all before reading see this.
