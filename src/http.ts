@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import type { z } from 'zod';
+import { answerThenDrain } from './drain.js';
 import {
   fingerprint,
   IdempotencyConflictError,
@@ -79,14 +80,19 @@ export const errorHandler: ErrorRequestHandler = (error: unknown, req, res, next
     return;
   }
   const { status, body } = describe(error);
-  // A request refused mid-body (an upload over the limit): close the connection after the
-  // answer instead of reading, and throwing away, the rest of what the client sends.
-  if (!req.complete) res.set('Connection', 'close');
   if (status === 503) {
     res.set('Retry-After', '5');
-    req.log.warn({ reason: (error as Error).message }, 'service unavailable');
+    // Redis's own error (OOM, a timeout…) when there is one: what an operator greps for.
+    const cause = (error as Error).cause;
+    req.log.warn(
+      { reason: (error as Error).message, ...(cause instanceof Error && { redis: cause.message }) },
+      'service unavailable',
+    );
   } else if (status >= 500) req.log.error({ err: error }, 'request failed');
-  res.status(status).json(body);
+  // Refused before its body was read (an upload over the limit): answer, then read off the
+  // rest within bounds before closing, so clients that send it all before reading see this.
+  if (!req.complete) answerThenDrain(req, res, status, body);
+  else res.status(status).json(body);
 };
 
 function describe(error: unknown): { status: number; body: Record<string, unknown> } {

@@ -205,6 +205,12 @@ async function thumbnailCases(): Promise<Case[]> {
     { what: 'a text file', body: form([{ ...image, data: 'hello' }]), type: MULTIPART_TYPE },
     { what: 'an empty file', body: form([{ ...image, data: '' }]), type: MULTIPART_TYPE },
     { what: 'a cut-off form', body: multipart([image], { close: false }), type: MULTIPART_TYPE },
+    {
+      // fetch writes it all before it reads: the 413 must still arrive (drained, then closed).
+      what: 'a file over UPLOAD_MAX_BYTES',
+      body: form([{ ...image, data: Buffer.concat([photo, Buffer.alloc(11 * 1024 * 1024)]) }]),
+      type: MULTIPART_TYPE,
+    },
     ...BAD_KEYS.map((headers) => ({
       what: `Idempotency-Key ${JSON.stringify(headers['Idempotency-Key']).slice(0, 30)}`,
       body: form([image]),
@@ -232,6 +238,31 @@ function csvCases(): Case[] {
       what: 'CSV form, a NUL in a name',
       body: multipart([email, { ...roster, data: 'id,name\n1,A\0n\n' }]),
       type: MULTIPART_TYPE,
+    },
+    {
+      what: 'CSV form, a roster over 1 MB',
+      body: multipart([email, { ...roster, data: `id,name\n${'1,Ann\n'.repeat(300_000)}` }]),
+      type: MULTIPART_TYPE,
+    },
+    {
+      what: 'CSV form, a name in a script the cards cannot draw (Hebrew)',
+      body: multipart([email, { ...roster, data: 'id,name\n1,אבי כהן\n' }]),
+      type: MULTIPART_TYPE,
+    },
+    {
+      what: 'CSV form, a name with a bidi override',
+      body: multipart([email, { ...roster, data: 'id,name\n1,Ann\u202egpj.exe\n' }]),
+      type: MULTIPART_TYPE,
+    },
+    {
+      what: 'CSV form, a title in a script the cards cannot draw (Hangul)',
+      body: multipart([email, { name: 'title', data: '서울 고등학교' }, roster]),
+      type: MULTIPART_TYPE,
+    },
+    {
+      what: 'JSON roster, a name in Arabic',
+      body: json({ email: 'ann@example.com', students: [{ id: '1', name: 'ليلى' }] }),
+      type: JSON_TYPE,
     },
     {
       what: 'CSV form, an extra field',
