@@ -31,10 +31,15 @@ export function jobsRouter({ offloader }: { offloader: Offloader }): Router {
   // Cancel. The id is the capability, as for reading the status: whoever may watch may stop.
   router.delete('/jobs/:id', async (req, res) => {
     const { id } = req.params;
-    const status = JOB_ID.test(id) ? await offloader.cancel(id) : null;
-    if (!status) res.status(404).json(notFound(id));
-    else if (status.state === 'cancelled') res.json(status);
-    else res.status(409).json({ error: `job ${id} is already ${status.state}`, status });
+    const cancelled = JOB_ID.test(id) ? await offloader.cancel(id) : null;
+    if (!cancelled) res.status(404).json(notFound(id));
+    // The body is the status as GET /jobs/:id shows it, progress included.
+    else if (cancelled.changed) res.set('Cache-Control', 'no-store').json(cancelled.status);
+    else {
+      // Already final, cancelled included: nothing changed.
+      const { status } = cancelled;
+      res.status(409).json({ error: `job ${id} is already ${status.state}`, status });
+    }
   });
 
   router.get('/jobs/:id/events', async (req, res) => {

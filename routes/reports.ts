@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import express, { Router, type Request } from 'express';
+import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { renderCards, zipReport } from '../jobs/index.js';
 import type { Deps } from '../src/deps.js';
-import { enqueueOptions, HttpError, parseOr400 } from '../src/http.js';
+import { enqueueOptions, HttpError, keyedTo, parseOr400 } from '../src/http.js';
+import { jsonBody as jsonParser } from '../src/json-body.js';
 import { chain, chunks, sendAccepted, step, type Offloader } from '../src/offload/index.js';
 import {
   parseRosterCsv,
@@ -14,6 +15,7 @@ import {
   validateRoster,
   type Student,
 } from '../src/reports/roster.js';
+import { undrawable } from '../src/reports/fonts.js';
 import { rosterKey } from '../src/reports/store.js';
 import { receiveFile } from '../src/upload.js';
 
@@ -28,6 +30,11 @@ const details = {
     .min(1)
     .max(60)
     .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters')
+    .superRefine((value, ctx) => {
+      // Printed on every card. (Control characters are the regex's problem.)
+      const problem = /\p{Cc}/u.test(value) ? undefined : undrawable(value);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    })
     .default('Student ID'),
 };
 
@@ -54,7 +61,7 @@ export function reportsRouter({ offloader, deps }: { offloader: Offloader; deps:
   const limits = { maxStudents: config.REPORT_MAX_STUDENTS };
   const router = Router();
   // Its own body limit: 5,000 students as JSON are far over the app's 16 kB.
-  const json = express.json({ limit: '2mb' });
+  const json = jsonParser(2 * 1024 * 1024);
 
   async function rosterFrom(req: Request) {
     if (req.is('multipart/form-data')) {
@@ -113,13 +120,16 @@ export function reportsRouter({ offloader, deps }: { offloader: Offloader; deps:
     try {
       const accepted = await offloader.start(
         chain(cards, step(zipReport, { reportId, email, issued, chunkSize })),
-        { ...options, progressTotal: students.length },
+        {
+          ...options,
+          ...keyedTo(req, options, roster),
+          progressTotal: students.length,
+          summary: { report: { students: students.length, chunks: cards.members.length } },
+        },
       );
       // A retried request (same Idempotency-Key): the first roster is the job's, not this one.
       if (accepted.replayed) await storage.delete(rosterKey(reportId));
-      sendAccepted(res, accepted, {
-        report: { students: students.length, chunks: cards.members.length },
-      });
+      sendAccepted(res, accepted);
     } catch (error) {
       await storage.delete(rosterKey(reportId));
       throw error;

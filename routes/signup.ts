@@ -3,7 +3,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { sendEmail } from '../jobs/index.js';
 import type { Deps } from '../src/deps.js';
-import { enqueueOptions, HttpError, parseOr400 } from '../src/http.js';
+import { enqueueOptions, HttpError, keyedTo, parseOr400 } from '../src/http.js';
 import { runJob, sendAccepted, type Offloader } from '../src/offload/index.js';
 
 const signupBody = z.strictObject({
@@ -49,7 +49,11 @@ export function signupRouter({ offloader, deps }: { offloader: Offloader; deps: 
       return;
     }
 
-    const accepted = await offloader.enqueue(sendEmail, input, enqueueOptions(req));
+    const options = enqueueOptions(req);
+    const accepted = await offloader.enqueue(sendEmail, input, {
+      ...options,
+      ...keyedTo(req, options, body),
+    });
     res.set('Server-Timing', `enqueue;dur=${(performance.now() - started).toFixed(1)}`);
     sendAccepted(res, accepted);
   });

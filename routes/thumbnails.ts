@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream';
 import { Router } from 'express';
 import { makeThumbnail } from '../jobs/index.js';
 import { uploadKey } from '../jobs/make-thumbnail.js';
 import type { Deps } from '../src/deps.js';
-import { enqueueOptions, HttpError } from '../src/http.js';
+import { enqueueOptions, HttpError, keyedTo } from '../src/http.js';
 import { ImageCheck } from '../src/images/check.js';
 import { ImageError, type ImageProblem } from '../src/images/formats.js';
 import { sendAccepted, type Offloader } from '../src/offload/index.js';
@@ -36,11 +36,14 @@ export function thumbnailsRouter({
     const started = performance.now();
     const options = enqueueOptions(req); // a bad Idempotency-Key is refused before the upload
     const key = uploadKey(randomUUID());
+    const hash = options.key === undefined ? undefined : createHash('sha256');
     try {
       const { saved: image } = await receiveFile(
         req,
         { field: 'image', maxBytes: config.UPLOAD_MAX_BYTES },
         async (file) => {
+          // With a key, the upload's bytes are what the key is bound to.
+          if (hash) file.on('data', (chunk: Buffer) => hash.update(chunk));
           const check = new ImageCheck(config.IMAGE_MAX_PIXELS);
           // Errors travel down the pipe into `check`, where storage.put sees them.
           const checked = pipeline(file, check, () => undefined);
@@ -49,11 +52,15 @@ export function thumbnailsRouter({
           return check.info;
         },
       );
-      const accepted = await offloader.enqueue(makeThumbnail, { key }, options);
+      const accepted = await offloader.enqueue(
+        makeThumbnail,
+        { key },
+        { ...options, ...keyedTo(req, options, hash?.digest('hex')), summary: { image } },
+      );
       // A retried request (same Idempotency-Key): the first upload is the job's, not this one.
       if (accepted.replayed) await storage.delete(key);
       res.set('Server-Timing', `upload;dur=${(performance.now() - started).toFixed(1)}`);
-      sendAccepted(res, accepted, { image });
+      sendAccepted(res, accepted);
     } catch (error) {
       await storage.delete(key);
       if (error instanceof ImageError) throw new HttpError(STATUS[error.problem], error.message);

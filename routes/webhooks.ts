@@ -8,7 +8,7 @@ import {
   webhookUrl,
 } from '../jobs/call-webhook.js';
 import type { Deps } from '../src/deps.js';
-import { enqueueOptions, parseOr400 } from '../src/http.js';
+import { enqueueOptions, keyedTo, parseOr400 } from '../src/http.js';
 import { sendAccepted, type Offloader } from '../src/offload/index.js';
 
 /**
@@ -37,7 +37,9 @@ export function webhooksRouter({ offloader, deps }: { offloader: Offloader; deps
   const router = Router();
   router.post('/webhooks', async (req, res) => {
     const input = parseOr400(body, req.body);
-    sendAccepted(res, await offloader.enqueue(callWebhook, input, enqueueOptions(req)));
+    const options = enqueueOptions(req);
+    const keyed = keyedTo(req, options, input);
+    sendAccepted(res, await offloader.enqueue(callWebhook, input, { ...options, ...keyed }));
   });
   return router;
 }

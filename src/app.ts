@@ -13,7 +13,9 @@ import { thumbnailsRouter } from '../routes/thumbnails.js';
 import { webhooksRouter } from '../routes/webhooks.js';
 import { DEV_SIGNING_SECRET } from './config.js';
 import type { Deps } from './deps.js';
+import { setDiscardLimits } from './drain.js';
 import { errorHandler, notFound } from './http.js';
+import { jsonBody } from './json-body.js';
 import type { Logger } from './logger.js';
 import type { Monitor } from './monitor.js';
 import type { Offloader } from './offload/index.js';
@@ -37,12 +39,14 @@ export function createApp({ offloader, deps, log, monitor }: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 1); // behind the PaaS router: req.ip and req.protocol come from it
+  const { DISCARD_MAX_BYTES: maxBytes, DISCARD_MAX_MS: maxMs } = deps.config;
+  setDiscardLimits(app, { maxBytes, maxMs });
 
   app.use(requestLog(log));
   app.use(monitor.metrics.httpMetrics);
   // Before the app-wide JSON parser: a roster is bigger than 16 kB, so it has its own limit.
   app.use(reportsRouter({ offloader, deps }));
-  app.use(express.json({ limit: '16kb' }));
+  app.use(jsonBody(16 * 1024));
 
   // The routes that take work come first: each router a request walks through costs it a few µs.
   app.use(signupRouter({ offloader, deps }));

@@ -104,6 +104,10 @@ const schema = z.object({
     .default(DEV_SIGNING_SECRET),
   UPLOAD_MAX_BYTES: int(1, 1 << 30).default(10 * 1024 * 1024),
   IMAGE_MAX_PIXELS: int(1, 1_000_000_000).default(40_000_000),
+  // A refused body (413) is read off and thrown away up to these bounds before the connection
+  // closes, so clients that send it all before reading still get the answer (src/drain.ts).
+  DISCARD_MAX_BYTES: int(0, 1 << 30).default(32 * 1024 * 1024),
+  DISCARD_MAX_MS: int(0, 600_000).default(10_000),
   THUMBNAIL_WIDTHS: z
     .string()
     .default('128,512,1024')

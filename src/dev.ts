@@ -13,12 +13,20 @@ const DEV_REDIS_PORT = 6390;
 function procfile(): [string, string[]][] {
   return readFileSync('Procfile', 'utf8')
     .split('\n')
-    .map((line) => /^([\w-]+):\s*node\s+dist\/(\S+)\.js(.*)$/.exec(line.trim()))
+    .map((line) => /^([\w-]+):\s*node\s+(.*)$/.exec(line.trim()))
     .filter((match) => match !== null)
-    .map(([, name = '', script = '', rest = '']) => [
+    .map(([, name = '', args = '']) => [
       name,
-      // `node dist/x/y.js` becomes `node --import tsx x/y.ts`: no build step while developing.
-      ['--import', 'tsx', `${script}.ts`, ...rest.split(/\s+/).filter(Boolean)],
+      // `node [--import ./dist/a.js] dist/x/y.js` becomes `node --import tsx [--import ./a.ts]
+      // x/y.ts`: every compiled file is its TypeScript source, no build step while developing.
+      [
+        '--import',
+        'tsx',
+        ...args
+          .split(/\s+/)
+          .filter(Boolean)
+          .map((arg) => arg.replace(/^(?:\.\/)?dist\/(\S+)\.js$/, './$1.ts')),
+      ],
     ]);
 }
 

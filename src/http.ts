@@ -1,6 +1,12 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import type { z } from 'zod';
-import { InvalidJobInputError, QueueUnavailableError } from './offload/index.js';
+import { answerThenDrain } from './drain.js';
+import {
+  fingerprint,
+  IdempotencyConflictError,
+  InvalidJobInputError,
+  QueueUnavailableError,
+} from './offload/index.js';
 
 /** An error with an HTTP status whose message (and problems) the client may read. */
 export class HttpError extends Error {
@@ -48,6 +54,21 @@ export function enqueueOptions(req: Request): { requestId: string; key?: string 
   return { requestId: req.id, key: `http:${key}` };
 }
 
+/**
+ * What an Idempotency-Key is bound to: the route and the validated request (not the job's
+ * input, which holds ids made per request). Only computed when the request has a key.
+ */
+export function keyedTo(
+  req: Request,
+  options: { key?: string },
+  validated: unknown,
+): { fingerprint?: string } {
+  if (options.key === undefined) return {};
+  const path = (req.route as { path?: unknown } | undefined)?.path;
+  const route = `${req.method} ${req.baseUrl}${typeof path === 'string' ? path : req.path}`;
+  return { fingerprint: fingerprint({ route, request: validated }) };
+}
+
 export const notFound: RequestHandler = (req, res) => {
   res.status(404).json({ error: `no route for ${req.method} ${req.path}` });
 };
@@ -59,14 +80,19 @@ export const errorHandler: ErrorRequestHandler = (error: unknown, req, res, next
     return;
   }
   const { status, body } = describe(error);
-  // A request refused mid-body (an upload over the limit): close the connection after the
-  // answer instead of reading, and throwing away, the rest of what the client sends.
-  if (!req.complete) res.set('Connection', 'close');
   if (status === 503) {
     res.set('Retry-After', '5');
-    req.log.warn({ reason: (error as Error).message }, 'service unavailable');
+    // Redis's own error (OOM, a timeout…) when there is one: what an operator greps for.
+    const cause = (error as Error).cause;
+    req.log.warn(
+      { reason: (error as Error).message, ...(cause instanceof Error && { redis: cause.message }) },
+      'service unavailable',
+    );
   } else if (status >= 500) req.log.error({ err: error }, 'request failed');
-  res.status(status).json(body);
+  // Refused before its body was read (an upload over the limit): answer, then read off the
+  // rest within bounds before closing, so clients that send it all before reading see this.
+  if (!req.complete) answerThenDrain(req, res, status, body);
+  else res.status(status).json(body);
 };
 
 function describe(error: unknown): { status: number; body: Record<string, unknown> } {
@@ -75,6 +101,15 @@ function describe(error: unknown): { status: number; body: Record<string, unknow
   }
   if (error instanceof InvalidJobInputError) {
     return { status: 400, body: { error: 'invalid job input', problems: error.problems } };
+  }
+  if (error instanceof IdempotencyConflictError) {
+    return {
+      status: 422,
+      body: {
+        error:
+          'Idempotency-Key was already used with a different request: send a new key for a new request',
+      },
+    };
   }
   if (error instanceof QueueUnavailableError) {
     return { status: 503, body: { error: error.message } };

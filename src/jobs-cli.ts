@@ -126,9 +126,11 @@ const commands: Record<string, (cli: Cli, args: string[], options: Options) => P
   },
 
   async cancel({ offloader, out }, [id]) {
-    const status = await offloader.cancel(required(id, 'cancel <id>'));
-    if (!status) throw new CliError(`no job ${id}`);
-    if (status.state !== 'cancelled') throw new CliError(`job ${id} is already ${status.state}`);
+    const cancelled = await offloader.cancel(required(id, 'cancel <id>'));
+    if (!cancelled) throw new CliError(`no job ${id}`);
+    const { status, changed } = cancelled;
+    // Cancelling again is refused, as DELETE /jobs/:id's 409 is: nothing changed.
+    if (!changed) throw new CliError(`job ${id} is already ${status.state}`);
     out(`cancelled ${status.name} ${status.id}`);
   },
 

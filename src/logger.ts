@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { telemetry } from './telemetry-hooks.js';
 
 export type { Logger };
 
@@ -31,10 +32,13 @@ export function createLogger(
   format: 'json' | 'pretty' = 'json',
 ): Logger {
   const pretty = format === 'pretty' && installed('pino-pretty');
+  // With tracing on (src/telemetry.ts), every line written inside a span names its trace.
+  const logFields = telemetry()?.logFields;
   const logger = pino({
     name,
     level,
     redact: REDACT,
+    ...(logFields && { mixin: logFields }),
     ...(pretty ? { transport: { target: 'pino-pretty' } } : {}),
   });
   if (format === 'pretty' && !pretty) {

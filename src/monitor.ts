@@ -6,8 +6,15 @@ import type { Config } from './config.js';
 import { countWorkers } from './heartbeat.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { inspectRedis, type RedisFindings } from './preflight.js';
-import { connectWorker, isConnectionError, type TlsOptions } from './redis.js';
+import { inspectRedis, judgeMemory, type RedisFindings } from './preflight.js';
+import {
+  connectionProblem,
+  connectWorker,
+  describeRedisError,
+  isConnectionError,
+  redisAddress,
+  type TlsOptions,
+} from './redis.js';
 
 export interface Readiness {
   ok: boolean;
@@ -65,20 +72,28 @@ export function createMonitor({
   async function readiness(): Promise<Readiness> {
     const mode = config.OFFLOAD_MODE;
     if (!connection) return { ok: true, mode, problems: [], warnings: [] };
+    // Sentences a person can act on, naming the server (never the password).
+    const address = redisAddress(config.REDIS_URL);
+    if (connection.status !== 'ready') {
+      const problem = connectionProblem(connection) ?? `Redis at ${address} is not connected yet`;
+      return { ok: false, mode, problems: [problem], warnings: [] };
+    }
     try {
       const strict = config.REDIS_PREFLIGHT_STRICT;
       const [{ problems, warnings, ...redis }, workers] = await Promise.all([
         inspectRedis(connection, { strict }),
         countWorkers(connection, prefix, queueNames),
       ]);
+      const memory = judgeMemory(redis.memory, redis.maxmemoryPolicy);
+      if (memory.problem) problems.push(memory.problem);
+      if (memory.warning) warnings.push(memory.warning);
       for (const [queue, count] of Object.entries(workers)) {
         if (count === 0)
           warnings.push(`workers: none is consuming queue "${queue}"; its jobs wait`);
       }
       return { ok: problems.length === 0, mode, redis, workers, problems, warnings };
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      return { ok: false, mode, problems: [`redis: ${reason}`], warnings: [] };
+      return { ok: false, mode, problems: [describeRedisError(error, address)], warnings: [] };
     }
   }
 

@@ -11,6 +11,8 @@ export interface RedisFindings {
   maxmemoryPolicy?: string;
   /** 'aof', 'rdb' (snapshots only), 'none', or 'rdb?' when the save points cannot be read. */
   persistence?: 'aof' | 'rdb' | 'none' | 'rdb?';
+  /** INFO memory: used_memory and maxmemory (0: no limit), in bytes. */
+  memory?: { used: number; max: number };
   /** Reasons to refuse to run. */
   problems: string[];
   /** Reasons to worry, loudly. */
@@ -40,6 +42,9 @@ export function judgeRedis(
   { strict }: { strict: boolean },
 ): RedisFindings {
   const findings: RedisFindings = { problems: [], warnings: [] };
+  const used = Number(info.get('used_memory'));
+  const max = Number(info.get('maxmemory'));
+  if (Number.isFinite(used) && Number.isFinite(max)) findings.memory = { used, max };
 
   const version = info.get('redis_version');
   findings.version = version;
@@ -129,3 +134,26 @@ export function compareVersions(version: string, minimum: readonly number[]): nu
   }
   return 0;
 }
+
+/**
+ * Readiness's verdict on memory, apart from the preflight's (a full Redis is a state to wait
+ * out, not a reason for a process to refuse to run): out of memory is a problem, 90% a warning.
+ */
+export function judgeMemory(
+  memory: RedisFindings['memory'],
+  policy: string | undefined,
+): { problem?: string; warning?: string } {
+  if (!memory || memory.max === 0) return {};
+  const usage = `${mb(memory.used)} used of maxmemory ${mb(memory.max)}`;
+  if (memory.used >= memory.max && policy === 'noeviction') {
+    return {
+      problem: `Redis is out of memory (${usage}): every enqueue fails until jobs are removed (shorter RESULT_TTL / FAILED_TTL) or maxmemory is raised`,
+    };
+  }
+  if (memory.used >= 0.9 * memory.max) {
+    return { warning: `Redis is nearly out of memory (${usage})` };
+  }
+  return {};
+}
+
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;

@@ -115,15 +115,100 @@ function connect(
       },
     );
   }
-  // An emitter without an `error` listener crashes the process; log it once per outage instead.
-  let down = false;
+  watchOutages(redis, url, role, log);
+  return redis;
+}
+
+/** How often a process still waiting for Redis says so (the first failure is logged at once). */
+export const OUTAGE_LOG_EVERY_MS = 10_000;
+
+const WAITING_FOR: Record<string, string> = {
+  producer: 'enqueues answer 503 until it is back',
+  worker: 'jobs wait in Redis, and this process takes them up again once it is back',
+};
+
+const problems = new WeakMap<RedisConnection, string>();
+
+/** Why the connection is down now, as a sentence for /readyz; undefined while it is up. */
+export const connectionProblem = (redis: RedisConnection): string | undefined =>
+  problems.get(redis);
+
+/** REDIS_URL's host:port (every node of a cluster), never its user or password. */
+export function redisAddress(url: string): string {
+  return redisUrls(url)
+    .map((node) => {
+      try {
+        const { hostname, port } = new URL(node);
+        return `${hostname}:${port || 6379}`;
+      } catch {
+        return '(unparsable REDIS_URL)';
+      }
+    })
+    .join(',');
+}
+
+/**
+ * A Redis error in words an operator can act on, naming the server (never the password).
+ * Redis's own replies (OOM, NOAUTH, …) are kept after the sentence.
+ */
+export function describeRedisError(error: unknown, address: string): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === 'ECONNREFUSED') {
+    return `Redis at ${address} refuses connections: is it running, and is REDIS_URL right?`;
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return `the Redis host ${address} is not found (DNS): check REDIS_URL`;
+  }
+  if (code === 'ETIMEDOUT' || /ETIMEDOUT|Command timed out/.test(message)) {
+    return `Redis at ${address} does not answer in time (${message}): is it overloaded, or behind a firewall?`;
+  }
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'EHOSTUNREACH') {
+    return `the connection to Redis at ${address} was cut (${code}); reconnecting`;
+  }
+  if (/Stream isn't writeable|Connection is closed|enableOfflineQueue/.test(message)) {
+    return `Redis at ${address} is not connected; reconnecting`;
+  }
+  if (message.startsWith('OOM ')) {
+    return `Redis at ${address} is out of memory (maxmemory reached under noeviction): it refuses new jobs until memory is freed or maxmemory is raised. Redis said: ${message}`;
+  }
+  if (/NOAUTH|WRONGPASS|invalid password/i.test(message)) {
+    return `Redis at ${address} refused the credentials in REDIS_URL: ${message}`;
+  }
+  return `Redis at ${address}: ${message}`;
+}
+
+/**
+ * Logs a connection's outages: the first failure at once, then one line every
+ * OUTAGE_LOG_EVERY_MS while it lasts (ioredis retries up to every 2 s; the queues and workers
+ * on the connection relay each failure too, and drop it: see isConnectionError), then the
+ * recovery. An emitter without an `error` listener would crash the process.
+ */
+function watchOutages(redis: RedisConnection, url: string, role: string, log: Logger): void {
+  const address = redisAddress(url);
+  const waiting = WAITING_FOR[role] ?? 'waiting for it';
+  let since: number | undefined;
+  let logged = 0;
   redis.on('error', (error: Error) => {
-    if (!down) log.warn({ err: error, role }, 'redis connection error');
-    down = true;
+    const problem = describeRedisError(error, address);
+    problems.set(redis, problem);
+    const now = Date.now();
+    if (since !== undefined && now - logged < OUTAGE_LOG_EVERY_MS) return;
+    since ??= now;
+    logged = now;
+    log.warn(
+      { err: error, role, redis: address, downForMs: now - since },
+      `redis connection error: ${problem} (${waiting})`,
+    );
   });
   redis.on('ready', () => {
-    if (down) log.info({ role }, 'redis connection restored');
-    down = false;
+    problems.delete(redis);
+    if (since !== undefined) {
+      log.info(
+        { role, redis: address, downForMs: Date.now() - since },
+        'redis connection restored',
+      );
+    }
+    since = undefined;
   });
-  return redis;
 }

@@ -8,7 +8,7 @@ import { HttpError } from './http.js';
 export interface UploadOptions {
   /** The form field that must carry the file. */
   field: string;
-  /** The file's size limit; the rest of a bigger upload is not read. */
+  /** The file's size limit; the rest of a bigger upload is not parsed (only discarded). */
   maxBytes: number;
   /** Plain text fields allowed beside the file (each at most 1 kB); any other is a 400. */
   fields?: readonly string[];
@@ -32,7 +32,8 @@ const tooLarge = (maxBytes: number) =>
 /**
  * Streams the request's file to `save` and resolves with what `save` resolves (and the plain
  * fields), once the whole request is read. Fails at once (413, or `save`'s own error) without
- * reading the rest; the error middleware then closes the connection. Any other part, a second
+ * reading the rest; the error middleware answers, then reads off the rest within bounds before
+ * it closes (src/drain.ts). Any other part, a second
  * file, a path in the file name or a malformed body is a 400. `save` must consume the stream
  * or fail.
  */
@@ -92,7 +93,13 @@ export async function receiveFile<T>(
         refuse(problem ?? `unexpected file field "${name}": send the file in "${field}"`);
         return;
       }
-      file.once('limit', () => file.destroy(tooLarge(maxBytes)));
+      file.once('limit', () => {
+        // Stop reading now, not once `save` has failed: busboy would skip through the rest of
+        // the file meanwhile, as fast as the client sends. The error middleware reads off
+        // the rest, within DISCARD_MAX_BYTES, after it has answered.
+        req.unpipe(parser);
+        file.destroy(tooLarge(maxBytes));
+      });
       saving = save(file);
       saving.catch(fail); // a refused file is answered at once, mid-upload
     });

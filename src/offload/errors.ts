@@ -24,6 +24,19 @@ export class QueueUnavailableError extends Error {
   }
 }
 
+/**
+ * An idempotency key came back with a different request than the one it was first used with
+ * (another input, or another route): nothing was enqueued. HTTP answers 422.
+ */
+export class IdempotencyConflictError extends Error {
+  override name = 'IdempotencyConflictError';
+  constructor(readonly jobName: string) {
+    super(
+      `this idempotency key was first used with a different request for ${jobName}: use a new key for a new request`,
+    );
+  }
+}
+
 /** A run went past its job's `timeoutMs`. */
 export class JobTimeoutError extends Error {
   override name = 'JobTimeoutError';
@@ -53,6 +66,9 @@ export class RetryLaterError extends Error {
  * and `runJob` turns this one into a JobCancelledError for the handler.
  */
 export const CANCEL_REASON = 'cancelled';
+
+/** A cancelled job's status `error`: the plain reason, the same in every mode and process. */
+export const CANCELLED = 'cancelled on request';
 
 /** The job was cancelled (`DELETE /jobs/:id`): what its signal carries while it stops. */
 export class JobCancelledError extends Error {

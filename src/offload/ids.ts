@@ -1,6 +1,7 @@
 // Job ids: random UUIDs (122 random bits: a status URL is a capability, not a counter), or,
-// for an idempotency key, a UUID derived from the job's name and the key, so a repeated
-// request lands on the same id and BullMQ adds nothing the second time.
+// for an idempotency key, a UUID derived from the job's name and the key (with its request's
+// fingerprint, see idempotency.ts), so a repeated request lands on the same id and BullMQ adds
+// nothing the second time.
 import { createHash, randomUUID } from 'node:crypto';
 
 /** Any id this module makes: version 4 (random) or 8 (derived from a key). */

@@ -1,7 +1,9 @@
 import type { Logger } from '../logger.js';
 import { parseInput, type AnyJob } from './define.js';
 import { runJob } from './execute.js';
+import { IdempotencyConflictError } from './errors.js';
 import { childId, jobIdFor } from './ids.js';
+import { keyedIdSeed, recordKey, treeFingerprint, type KeyRecord } from './idempotency.js';
 import {
   asWorkflow,
   refuseInBatches,
@@ -13,6 +15,8 @@ import { sumProgress, type JobStatus } from './status.js';
 import { timing } from './timing.js';
 import { compile, type FlowNode } from './workflow.js';
 
+const described = ({ summary }: KeyRecord) => (summary ? { summary } : {});
+
 /** How many finished jobs inline mode remembers for `status()`; the oldest are forgotten. */
 const REMEMBERED = 1_000;
 
@@ -20,7 +24,13 @@ const REMEMBERED = 1_000;
  * Celery's `task_always_eager`: `enqueue` runs the job inside the call, once, with no Redis.
  * For tests and debugging; the HTTP contract (202 + status URL) is the same as in queue mode.
  */
-export function createInlineOffloader(options: { deps: unknown; log: Logger }): Offloader {
+export function createInlineOffloader(options: {
+  deps: unknown;
+  log: Logger;
+  /** How long a key stays bound to its request (RESULT_TTL in ms; 24 h unless given). */
+  keyTtlMs?: number;
+}): Offloader {
+  const keyTtlMs = options.keyTtlMs ?? 24 * 3600 * 1000;
   const finished = new Map<string, JobStatus>();
   const running = new Map<string, Promise<JobStatus>>();
   // Jobs that enqueue follow-ups run them inline too, inside their own run.
@@ -110,6 +120,21 @@ export function createInlineOffloader(options: { deps: unknown; log: Logger }): 
     return status;
   }
 
+  // Keys and what they are bound to, as queue mode's records (forgotten after `keyTtlMs`).
+  const keys = new Map<string, KeyRecord & { until: number }>();
+  function bind(name: string, key: string, record: KeyRecord): KeyRecord {
+    const now = Date.now();
+    for (const [k, r] of keys) {
+      if (r.until > now) break; // oldest first: the rest are younger
+      keys.delete(k);
+    }
+    const where = recordKey('inline', name, key);
+    const earlier = keys.get(where);
+    if (earlier) return earlier;
+    keys.set(where, { ...record, until: now + keyTtlMs });
+    return record;
+  }
+
   async function submit(root: FlowNode, enqueueOptions: EnqueueOptions): Promise<Accepted> {
     timing(enqueueOptions); // refuses what queue mode refuses; then runs now, whatever the delay
     // Every input is checked before anything runs, as queue mode checks before adding.
@@ -119,17 +144,27 @@ export function createInlineOffloader(options: { deps: unknown; log: Logger }): 
       children: node.children.map(check),
     });
     const tree = check(root);
-    const id = jobIdFor(root.job.name, enqueueOptions.key);
+    const { key, summary } = enqueueOptions;
     const name = root.job.name;
-    // A keyed duplicate gets the first call's job, finished or still running.
-    const earlier = finished.get(id) ?? (await running.get(id));
-    if (earlier) return { id, name, state: earlier.state, replayed: true };
+    let id = jobIdFor(name);
+    let record: KeyRecord = { fingerprint: '', summary };
+    if (key !== undefined) {
+      const print = enqueueOptions.fingerprint ?? treeFingerprint(tree);
+      record = bind(name, key, { fingerprint: print, summary });
+      if (record.fingerprint !== print) throw new IdempotencyConflictError(name);
+      id = jobIdFor(name, keyedIdSeed(key, print, 0));
+      // A keyed duplicate gets the first call's job, finished or still running.
+      const earlier = finished.get(id) ?? (await running.get(id));
+      if (earlier) {
+        return { id, name, state: earlier.state, replayed: true, ...described(record) };
+      }
+    }
     const workflow = runTree(tree, id, enqueueOptions);
     running.set(id, workflow);
     try {
       const status = await workflow;
       remember(status);
-      return { id, name, state: status.state };
+      return { id, name, state: status.state, ...described(record) };
     } finally {
       running.delete(id);
     }
@@ -150,7 +185,10 @@ export function createInlineOffloader(options: { deps: unknown; log: Logger }): 
 
     status: (id) => Promise.resolve(finished.get(id) ?? null),
     // Every inline job is final before its id is known: there is never anything to cancel.
-    cancel: (id) => Promise.resolve(finished.get(id) ?? null),
+    cancel(id) {
+      const status = finished.get(id);
+      return Promise.resolve(status ? { status, changed: false } : null);
+    },
     // Inline jobs are final before anyone can watch them: nothing will ever change.
     watch: () => Promise.resolve(() => undefined),
     ping: () => Promise.resolve(),

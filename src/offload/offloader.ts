@@ -20,11 +20,24 @@ export interface EnqueueOptions {
   /** The HTTP request that asked for the job, so one grep follows it into the worker. */
   requestId?: string;
   /**
-   * Idempotency key: enqueueing the same job again with the same key returns the first job
-   * instead of adding another, even when both calls race. The job id is derived from the key,
-   * so use keys nobody can guess (a status URL is a capability).
+   * Idempotency key, bound to the request it first came with (its `fingerprint`) for the
+   * completed-job retention (RESULT_TTL, 24 h): the same request again returns the first job
+   * instead of adding another, even when the calls race; another request with that key throws
+   * IdempotencyConflictError and adds nothing. Keys are scoped per job (the accepted job's
+   * name); add the caller to them (`${userId}:${key}`) when callers must not share keys. The
+   * job id is derived from the key, so use keys nobody can guess (a status URL is a capability).
    */
   key?: string;
+  /**
+   * What a `key` is bound to: by default the job's name and validated input (a workflow's: every
+   * job's). Routes pass one of the HTTP request instead (its route and validated body).
+   */
+  fingerprint?: string;
+  /**
+   * A small JSON description of the request for the 202 body (an upload's size...). With a
+   * `key` it is stored with the key, so a replay describes the first request, not the current.
+   */
+  summary?: Record<string, unknown>;
   /**
    * Jobs to run first, in parallel (Celery's chord): this job starts once all have completed,
    * and fails, without running, if one of them fails after its retries. Their progress, when
@@ -39,11 +52,14 @@ export interface EnqueueOptions {
 }
 
 /** `enqueueMany`'s options: those of `enqueue` that fit every job of a batch. */
-export type ManyOptions = Omit<EnqueueOptions, 'key' | 'children' | 'progressTotal'>;
+export type ManyOptions = Omit<
+  EnqueueOptions,
+  'key' | 'fingerprint' | 'summary' | 'children' | 'progressTotal'
+>;
 
 /** For callers without types: what `enqueueMany` cannot honour is refused, not ignored. */
 export function refuseInBatches(options: ManyOptions): void {
-  for (const name of ['key', 'children', 'progressTotal']) {
+  for (const name of ['key', 'fingerprint', 'summary', 'children', 'progressTotal']) {
     if (name in options) {
       throw new InvalidEnqueueOptionsError(`enqueueMany takes no ${name}: enqueue one by one`);
     }
@@ -67,6 +83,14 @@ export interface Accepted {
   state: JobState;
   /** A keyed enqueue met the job an earlier call with that key added: this is that job. */
   replayed?: true;
+  /** The request's `summary`: for a replay, the first request's (stored with the key). */
+  summary?: Record<string, unknown>;
+}
+
+/** What `cancel` did: `changed` is false when the job had already ended (cancelled included). */
+export interface CancelOutcome {
+  status: JobStatus;
+  changed: boolean;
 }
 
 /** Something happened to a job: its status changed, or it reported progress. */
@@ -100,10 +124,10 @@ export interface Offloader {
   /**
    * Cancels a job that has not finished: a waiting or delayed one never runs, an active one's
    * signal fires in whichever process runs it; a workflow's unfinished steps go with it.
-   * Answers the status after (`cancelled`, or the final state it had already reached), or
-   * null for an unknown id.
+   * Answers the status after (`cancelled`, or the final state it had already reached) and
+   * whether this call changed it, or null for an unknown id.
    */
-  cancel(id: string): Promise<JobStatus | null>;
+  cancel(id: string): Promise<CancelOutcome | null>;
   /** Calls `listener` with the fresh status whenever the job changes; returns unsubscribe. */
   watch(id: string, listener: JobEventListener): Promise<() => void>;
   /** Resolves when the queue backend answers; rejects with the reason otherwise. */
@@ -125,4 +149,10 @@ export interface JobData {
   outcome?: 'cancelled' | 'expired';
   /** When that happened (epoch ms). */
   outcomeAt?: number;
+  /** Why, in plain words, for the status's `error`. */
+  reason?: string;
+  /** Set with `outcome`: its enqueue was refused (answered 503), see settle.ts. */
+  refused?: true;
+  /** A keyed enqueue's own random mark: tells its own job from an earlier call's. */
+  claim?: string;
 }

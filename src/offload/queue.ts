@@ -1,9 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import { FlowProducer, Job, Queue, QueueEvents, type FlowJob, type JobsOptions } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { isConnectionError } from '../redis.js';
 import { parseInput, type AnyJob } from './define.js';
-import { QueueUnavailableError } from './errors.js';
+import { CANCELLED, IdempotencyConflictError, QueueUnavailableError } from './errors.js';
+import { keyedIdSeed, recordKey, treeFingerprint, type KeyRecord } from './idempotency.js';
+import { settle } from './settle.js';
 import { cancelChannel } from './cancel.js';
 import { childId, jobIdFor, parentIdOf } from './ids.js';
 import {
@@ -18,6 +21,7 @@ import {
 import type { Registry } from './registry.js';
 import { FINAL_STATES, sumProgress, toState, toStatus, type Progress } from './status.js';
 import { timing } from './timing.js';
+import type { JobTracing } from './tracing.js';
 import { compile, type FlowNode } from './workflow.js';
 
 /** How long finished jobs stay readable: seconds (and at most so many per queue). */
@@ -59,9 +63,27 @@ export interface QueueOffloaderOptions {
   prefix: string;
   log: Logger;
   mode?: 'queue' | 'embedded';
-  /** RESULT_TTL / FAILED_TTL; RETENTION unless given. */
+  /** RESULT_TTL / FAILED_TTL; RETENTION unless given. Keys are bound for RESULT_TTL. */
   retention?: Retention;
+  /** Traces: each enqueue is a span, and the job carries its context (see tracing.ts). */
+  tracing?: JobTracing | undefined;
+  /** How long an unanswered enqueue waits to be settled before its 503 (see settle.ts). */
+  settleWaitMs?: number;
 }
+
+/** settleWaitMs's default: with the producer's 1 s command timeout, a 503 within about 4 s. */
+export const SETTLE_WAIT_MS = 3_000;
+
+/** Binds KEYS[1] to ARGV[1] for ARGV[2] ms unless it is bound: answers the earlier binding. */
+const BIND_KEY = `
+local earlier = redis.call('GET', KEYS[1])
+if earlier then return earlier end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+`;
+
+/** A key's job ids past this many refused enqueues (each a 503) are not tried: 503 again. */
+const MAX_GENERATIONS = 10;
 
 /**
  * What every run of a job shares. Required, so that a field added here must be added to the
@@ -92,9 +114,10 @@ interface Submission {
 /** The offloader that puts jobs on BullMQ queues in Redis, for worker processes to run. */
 export function createQueueOffloader(options: QueueOffloaderOptions): Offloader {
   const { registry, connection, prefix, log, retention: kept = RETENTION } = options;
+  const telemetry = options.tracing && { telemetry: options.tracing.telemetry };
   const queues = new Map(
     registry.queues.map((name) => {
-      const queue = new Queue<JobData>(name, { connection, prefix });
+      const queue = new Queue<JobData>(name, { connection, prefix, ...telemetry });
       queue.on('error', (error) => {
         if (!isConnectionError(error)) log.warn({ err: error, queue: name }, 'queue error');
       });
@@ -109,7 +132,7 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
   let flowProducer: FlowProducer | undefined;
   const flows = () => {
     if (!flowProducer) {
-      flowProducer = new FlowProducer({ connection, prefix });
+      flowProducer = new FlowProducer({ connection, prefix, ...telemetry });
       flowProducer.on('error', (error) => {
         if (!isConnectionError(error)) log.warn({ err: error }, 'flow producer error');
       });
@@ -284,40 +307,129 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
     };
   }
 
+  const settling = {
+    connection,
+    log,
+    waitMs: options.settleWaitMs ?? SETTLE_WAIT_MS,
+  };
+
   /**
-   * Adds a job, or a workflow's tree of jobs as one flow (atomically). Every input is checked
-   * first, so a bad one adds nothing. The timing options apply to every job of the tree.
+   * Adds a job, or a workflow's tree of jobs as one flow (atomically). When Redis does not
+   * answer, the add is settled (see settle.ts) before anything is answered: a refused one
+   * throws QueueUnavailableError (503) and never runs; one already started is accepted.
+   */
+  async function add(root: FlowNode, id: string, data: JobData, sub: Submission) {
+    if (connection.status !== 'ready') throw new QueueUnavailableError(); // nothing written
+    const tree = root.children.length ? toFlow(root, id, data, sub) : undefined;
+    try {
+      // Most enqueues are one job: a plain add, no tree to build.
+      if (tree) await flows().add(tree);
+      else
+        await queueNamed(root.queue).add(
+          root.job.name,
+          data,
+          addOptions(root.job, id, sub.delayMs, sub.options),
+        );
+      return 'added' as const;
+    } catch (error) {
+      // Redis answered with an error: it ran the command and refused it, nothing to settle.
+      if ((error as Error).name === 'ReplyError') throw new QueueUnavailableError(error);
+      const settled = await settle(settling, `${prefix}:${root.queue}:${id}`, data.claim);
+      if (settled === 'absent' || settled === 'refused') throw new QueueUnavailableError(error);
+      return settled;
+    }
+  }
+
+  /**
+   * Adds a job, or a workflow's tree of jobs as one flow. Every input is checked first, so a
+   * bad one adds nothing. The timing options apply to every job of the tree.
    */
   async function submit(root: FlowNode, options: EnqueueOptions): Promise<Accepted> {
-    const { key, progressTotal } = options;
+    const { key, progressTotal, summary } = options;
     const sub: Submission = { options, ...timing(options) };
-    const id = jobIdFor(root.job.name, key);
     const data = dataOf(root, sub);
     if (progressTotal) data.progressTotal = progressTotal;
-    const queue = queueNamed(root.queue);
-    // Most enqueues are one job: a plain add, no tree to build.
-    const tree = root.children.length ? toFlow(root, id, data, sub) : undefined;
-    const added = await whenConnected(async () =>
-      tree
-        ? (await flows().add(tree)).job
-        : queue.add(root.job.name, data, addOptions(root.job, id, sub.delayMs, options)),
-    );
-    // A keyed enqueue may have met an existing job: its state is whatever that job's is.
-    if (key !== undefined) {
-      const [stored, state] = await whenConnected(() =>
-        Promise.all([Job.fromId<JobData>(queue, id), added.getState()]),
-      );
-      const ours =
-        stored?.timestamp === added.timestamp &&
-        JSON.stringify(stored.data) === JSON.stringify(data);
-      return {
-        id,
-        name: root.job.name,
-        state: stored ? toStatus(stored, state).state : toState(state),
-        ...(ours ? {} : { replayed: true as const }),
-      };
+    const name = root.job.name;
+    if (key === undefined) {
+      const id = jobIdFor(name);
+      const added = await add(root, id, data, sub);
+      const state = added === 'started' ? 'active' : sub.delayMs ? 'delayed' : 'waiting';
+      return summary ? { id, name, state, summary } : { id, name, state };
     }
-    return { id, name: root.job.name, state: sub.delayMs ? 'delayed' : 'waiting' };
+    return submitKeyed(root, key, data, sub);
+  }
+
+  /** A keyed enqueue: the key's fingerprint is checked (atomically), then the job is added. */
+  async function submitKeyed(root: FlowNode, key: string, data: JobData, sub: Submission) {
+    const { options } = sub;
+    const name = root.job.name;
+    const print = options.fingerprint ?? treeFingerprint(root);
+    const mine: KeyRecord = { fingerprint: print, summary: options.summary };
+    // One script binds the key, or answers what it is bound to: racing requests agree. (Not
+    // `SET NX GET`: Redis before 7.0, which preflight accepts, refuses NX with GET.)
+    const earlier = (await whenConnected(() =>
+      connection.eval(
+        BIND_KEY,
+        1,
+        recordKey(prefix, name, key),
+        JSON.stringify(mine),
+        kept.completed.age * 1000,
+      ),
+    )) as string | null;
+    const record = earlier ? (JSON.parse(earlier) as KeyRecord) : mine;
+    if (record.fingerprint !== print) throw new IdempotencyConflictError(name);
+    const queue = queueNamed(root.queue);
+    const claim = randomUUID();
+    data.claim = claim;
+    for (let generation = 0; generation < MAX_GENERATIONS; generation++) {
+      const id = jobIdFor(name, keyedIdSeed(key, print, generation));
+      const added = await add(root, id, data, sub);
+      const accepted = { id, name, summary: record.summary };
+      let stored: Job<JobData> | undefined;
+      let bullState = added === 'started' ? 'active' : 'waiting';
+      try {
+        stored = await Job.fromId<JobData>(queue, id);
+        if (stored) bullState = await stored.getState();
+      } catch {
+        // The job is in Redis (the add was answered): it stands, whoever made it.
+        return { ...accepted, state: toState(bullState) };
+      }
+      // Gone already: it finished and its retention passed (a busy queue keeps 10,000).
+      if (!stored) return { ...accepted, state: 'completed' as const };
+      // An earlier enqueue with this key was refused (503): its job never runs, make anew.
+      if (stored.data.refused) continue;
+      const state = toStatus(stored, bullState).state;
+      return stored.data.claim === claim
+        ? { ...accepted, state }
+        : { ...accepted, state, replayed: true as const };
+    }
+    throw new QueueUnavailableError();
+  }
+
+  /** Marks a job and its unfinished steps cancelled, and stops whichever worker runs them. */
+  async function markCancelled(job: Job<JobData>, state: string): Promise<void> {
+    const now = Date.now();
+    // The mark is what counts: status reads it at once, and a worker drops a marked job
+    // at pickup without running it.
+    await whenConnected(() =>
+      job.updateData({ ...job.data, outcome: 'cancelled', outcomeAt: now, reason: CANCELLED }),
+    );
+    const id = String(job.id);
+    // Whichever worker process holds it stops it (see cancel.ts).
+    await whenConnected(() => connection.publish(cancelChannel(prefix), id));
+    notify(id);
+    // A delayed job is dropped now rather than at its ETA (it may have moved on: fine).
+    if (state === 'delayed') await job.promote().catch(() => undefined);
+    // A workflow's unfinished steps go with it.
+    if (job.data.children) {
+      const { unprocessed = [] } = await whenConnected(() => job.getDependencies());
+      for (const key of unprocessed) {
+        const step = await find(key.slice(key.lastIndexOf(':') + 1));
+        if (!step) continue;
+        const stepState = toStatus(step, await whenConnected(() => step.getState())).state;
+        if (!FINAL_STATES.has(stepState)) await markCancelled(step, stepState);
+      }
+    }
   }
 
   return {
@@ -335,7 +447,21 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
         if (expiresAt) data.expiresAt = expiresAt;
         return { id, name: job.name, data, opts: addOptions(job, id, delayMs, manyOptions) };
       });
-      if (batch.length > 0) await whenConnected(() => queueNamed(job.queue).addBulk(batch));
+      if (batch.length > 0) {
+        if (connection.status !== 'ready') throw new QueueUnavailableError();
+        try {
+          await queueNamed(job.queue).addBulk(batch);
+        } catch (error) {
+          if ((error as Error).name === 'ReplyError') throw new QueueUnavailableError(error);
+          // One MULTI: all of the batch landed or none did. Settle each (see add()).
+          const settled = await Promise.all(
+            batch.map(({ id }) => settle(settling, `${prefix}:${job.queue}:${id}`)),
+          );
+          if (settled.every((s) => s === 'absent' || s === 'refused')) {
+            throw new QueueUnavailableError(error);
+          }
+        }
+      }
       const state = delayMs ? 'delayed' : 'waiting';
       return batch.map(({ id }) => ({ id, name: job.name, state }));
     },
@@ -348,26 +474,11 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
       const job = await find(id);
       if (!job) return null;
       const current = toStatus(job, await whenConnected(() => job.getState()));
-      if (FINAL_STATES.has(current.state)) return current;
-      const now = Date.now();
-      // The mark is what counts: status reads it at once, and a worker drops a marked job
-      // at pickup without running it.
-      await whenConnected(() =>
-        job.updateData({ ...job.data, outcome: 'cancelled', outcomeAt: now }),
-      );
-      // Whichever worker process holds it stops it (see cancel.ts).
-      await whenConnected(() => connection.publish(cancelChannel(prefix), id));
-      notify(id);
-      // A delayed job is dropped now rather than at its ETA (it may have moved on: fine).
-      if (current.state === 'delayed') await job.promote().catch(() => undefined);
-      // A workflow's unfinished steps go with it.
-      if (job.data.children) {
-        const { unprocessed = [] } = await whenConnected(() => job.getDependencies());
-        for (const key of unprocessed) await this.cancel(key.slice(key.lastIndexOf(':') + 1));
-      }
-      return status(id);
+      if (FINAL_STATES.has(current.state))
+        return { status: (await status(id)) ?? current, changed: false };
+      await markCancelled(job, current.state);
+      return { status: (await status(id)) ?? current, changed: true };
     },
-
     async watch(id, listener) {
       const job = await find(id);
       if (!job) return () => undefined;

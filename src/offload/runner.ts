@@ -18,6 +18,7 @@ import type { JobData } from './offloader.js';
 import { createQueueOffloader, RETENTION, type Retention } from './queue.js';
 import type { Registry } from './registry.js';
 import { reconcileSchedules } from './schedules.js';
+import { traced, type JobTracing } from './tracing.js';
 
 export interface RunnerOptions<Deps> {
   registry: Registry;
@@ -37,6 +38,8 @@ export interface RunnerOptions<Deps> {
   stalledIntervalMs: number;
   deps: Deps;
   log: Logger;
+  /** Traces: a span per run, in the trace of whoever enqueued the job (see tracing.ts). */
+  tracing?: JobTracing | undefined;
 }
 
 export interface Runner {
@@ -94,6 +97,7 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
     prefix: options.prefix,
     log,
     retention: options.retention ?? RETENTION,
+    tracing: options.tracing,
   });
   const enqueue = followUps.enqueue.bind(followUps);
   const workers = new Map<string, Worker<JobData>>();
@@ -139,7 +143,11 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
     const started = Date.now();
     const { expiresAt, outcome } = job.data;
     if (outcome === 'cancelled' || cancels.recent(String(job.id))) {
-      jobLog.info('job cancelled before it started: dropped');
+      jobLog.info(
+        job.data.refused
+          ? 'job whose enqueue was refused (answered 503): dropped'
+          : 'job cancelled before it started: dropped',
+      );
       await drop(job, 'cancelled', job.data.outcomeAt ?? started);
     }
     if (expiresAt !== undefined && started > expiresAt) {
@@ -196,10 +204,13 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
     }
   }
 
+  const { tracing } = options;
+  const processor = tracing ? traced(tracing, process) : process;
   for (const name of queues) {
     const limiter = options.rateLimits?.[name];
-    const worker = new Worker<JobData>(name, process, {
+    const worker = new Worker<JobData>(name, processor, {
       connection: options.connection,
+      ...(tracing && { telemetry: tracing.telemetry }),
       prefix: options.prefix,
       concurrency: options.concurrency.queues?.[name] ?? options.concurrency.default,
       lockDuration: options.lockMs,

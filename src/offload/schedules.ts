@@ -8,6 +8,7 @@ import type { AnyJob } from './define.js';
 import type { JobData } from './offloader.js';
 import { jobOptions } from './queue.js';
 import type { Registry } from './registry.js';
+import { isConnectionError } from '../redis.js';
 
 export interface ReconcileOptions {
   registry: Registry;
@@ -24,7 +25,10 @@ export async function reconcileSchedules(options: ReconcileOptions): Promise<voi
   await Promise.all(
     options.queues.map(async (name) => {
       const queue = new Queue<JobData>(name, { connection, prefix });
-      queue.on('error', (error) => log.warn({ err: error, queue: name }, 'queue error'));
+      // A lost connection is logged by the connection itself, once per period, not per retry.
+      queue.on('error', (error) => {
+        if (!isConnectionError(error)) log.warn({ err: error, queue: name }, 'queue error');
+      });
       try {
         const declared = registry.jobs.filter((job) => job.queue === name && job.schedule);
         for (const job of declared) await upsert(queue, job);

@@ -1,4 +1,5 @@
 import type { Job } from 'bullmq';
+import { CANCELLED } from './errors.js';
 import type { JobData } from './offloader.js';
 
 /**
@@ -89,8 +90,11 @@ export function toStatus(job: Job<JobData>, bullState: string, now = Date.now())
   if (outcome && state !== 'completed') state = outcome;
   else if (unstarted && expiresAt !== undefined && now > expiresAt) state = 'expired';
   const finishedOn = job.finishedOn ?? (state === outcome ? outcomeAt : undefined);
-  // Marked before its last pickup: that pickup only dropped it, the handler never ran.
-  const dropped = outcome && outcomeAt !== undefined && outcomeAt <= (job.processedOn ?? 0);
+  // Marked before its last pickup: that pickup only dropped it, the handler never ran. A
+  // refused job is only ever marked before its first (see settle.ts); the worker's clock, which
+  // stamps the pickup when it asks, may read earlier than Redis's did for the mark.
+  const dropped =
+    job.data.refused || (outcome && outcomeAt !== undefined && outcomeAt <= (job.processedOn ?? 0));
   return {
     id: String(job.id),
     name: job.name,
@@ -98,7 +102,12 @@ export function toStatus(job: Job<JobData>, bullState: string, now = Date.now())
     progress: job.progress,
     ...(state === 'completed' ? { result: job.returnvalue as unknown } : {}),
     // A delayed job with a reason is waiting to retry: the last error helps whoever watches.
-    ...(job.failedReason ? { error: job.failedReason } : {}),
+    // A cancelled one says why in plain words, never BullMQ's reason (a failed child's key).
+    ...(state === 'cancelled'
+      ? { error: job.data.reason ?? CANCELLED }
+      : job.failedReason
+        ? { error: job.failedReason }
+        : {}),
     ...(state === 'expired' && !job.failedReason
       ? { error: `not started by ${iso(expiresAt) ?? ''}` }
       : {}),

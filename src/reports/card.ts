@@ -1,8 +1,10 @@
 // One student ID card as a one-page PDF of ID-1 size (a bank card). Lean on purpose, since a
-// class renders thousands: a standard font (nothing embedded), no images, the QR code drawn as
-// vector squares.
+// class renders thousands: only the glyphs used are embedded (font subsets), no images, the QR
+// code drawn as vector squares. Text in Latin, Greek, Cyrillic, Chinese and Japanese is drawn
+// in Noto fonts (fonts.ts), each run of text in the font that has it.
 import PDFDocument from 'pdfkit';
 import QRCode from 'qrcode';
+import { faceFor, type FontFace, type Weight } from './fonts.js';
 import type { Student } from './roster.js';
 
 export interface CardOptions {
@@ -25,7 +27,7 @@ const FULL_WIDTH = CARD_SIZE.width - 2 * PAD;
 const FIELD_WIDTH = FULL_WIDTH - QR_SIZE - QR_GAP;
 
 interface LineStyle {
-  font: 'Helvetica' | 'Helvetica-Bold';
+  weight: Weight;
   color: string;
   size: number;
   /** The smallest size to shrink to; past it the text is cut short with "…". */
@@ -33,13 +35,13 @@ interface LineStyle {
   width: number;
 }
 
-const BOLD = 'Helvetica-Bold';
+const BOLD = 'Bold';
 const INK = '#111111';
 const MUTED = '#667085';
-const TITLE: LineStyle = { font: BOLD, color: '#ffffff', size: 11, min: 6, width: FULL_WIDTH };
-const NAME: LineStyle = { font: BOLD, color: INK, size: 16, min: 7, width: FULL_WIDTH };
-const LABEL: LineStyle = { font: 'Helvetica', color: MUTED, size: 6, min: 6, width: FIELD_WIDTH };
-const VALUE: LineStyle = { font: 'Helvetica', color: INK, size: 9.5, min: 6, width: FIELD_WIDTH };
+const TITLE: LineStyle = { weight: BOLD, color: '#ffffff', size: 11, min: 6, width: FULL_WIDTH };
+const NAME: LineStyle = { weight: BOLD, color: INK, size: 16, min: 7, width: FULL_WIDTH };
+const LABEL: LineStyle = { weight: 'Regular', color: MUTED, size: 6, min: 6, width: FIELD_WIDTH };
+const VALUE: LineStyle = { weight: 'Regular', color: INK, size: 9.5, min: 6, width: FIELD_WIDTH };
 
 /** Renders the card; the same student and options give the same bytes. */
 export async function renderCard(student: Student, options: CardOptions): Promise<Buffer> {
@@ -81,49 +83,74 @@ export async function renderCard(student: Student, options: CardOptions): Promis
 
 /** Writes `text` on one line with its baseline at `y`, shrunk or cut to fit `width`. */
 function oneLine(doc: PDFKit.PDFDocument, text: string, x: number, y: number, style: LineStyle) {
-  let line = winAnsi(text);
-  doc.font(style.font).fontSize(style.size).fillColor(style.color);
-  const natural = doc.widthOfString(line);
+  let line = text.normalize('NFC');
+  doc.fillColor(style.color);
+  let size = style.size;
+  const natural = widthOf(doc, line, style.weight, size);
   if (natural > style.width) {
     // Width is proportional to size; round down so the rounded size still fits.
-    doc.fontSize(Math.max(style.min, Math.floor(((style.size * style.width) / natural) * 10) / 10));
-    if (doc.widthOfString(line) > style.width) {
-      let cut = line;
-      while (cut.length > 0 && doc.widthOfString(`${cut}…`) > style.width) cut = cut.slice(0, -1);
-      line = `${cut.trimEnd()}…`;
+    size = Math.max(style.min, Math.floor(((style.size * style.width) / natural) * 10) / 10);
+    if (widthOf(doc, line, style.weight, size) > style.width) {
+      let cut = Array.from(line);
+      while (cut.length > 0 && widthOf(doc, `${cut.join('')}…`, style.weight, size) > style.width) {
+        cut = cut.slice(0, -1);
+      }
+      line = `${cut.join('').trimEnd()}…`;
     }
   }
-  doc.text(line, x, y, { lineBreak: false, baseline: 'alphabetic' });
+  let at = x;
+  for (const run of runs(line, style.weight)) {
+    use(doc, run.face).fontSize(size);
+    doc.text(run.text, at, y, { lineBreak: false, baseline: 'alphabetic' });
+    at += doc.widthOfString(run.text);
+  }
 }
 
-// pdfkit writes standard-font text as WinAnsi bytes, and a character outside it garbles the
-// rest of the line. So letters outside it lose their accents (č → c), a few are mapped, and
-// anything else (other scripts) shows as "?".
-const WIN_ANSI_EXTRA = new Set('€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ');
-// Letters that do not decompose into a base letter and a mark, and their look-alikes.
-const FOLD_FROM = 'ŁłĐđĦħıŦŧƏəʻʼ‐‑−';
-const FOLD_TO = 'LlDdHhiTtEe‘’---';
-
-function inWinAnsi(char: string): boolean {
-  const code = char.codePointAt(0) ?? 0;
-  return (
-    (code >= 0x20 && code <= 0x7e) || (code >= 0xa0 && code <= 0xff) || WIN_ANSI_EXTRA.has(char)
-  );
+interface Run {
+  face: FontFace;
+  text: string;
 }
 
-function winAnsi(text: string): string {
-  let out = '';
-  for (const char of text.normalize('NFC')) {
-    if (inWinAnsi(char)) {
-      out += char;
-      continue;
-    }
-    const base = char.normalize('NFD').replace(/\p{M}/gu, '');
-    if (base !== '' && Array.from(base).every(inWinAnsi)) out += base;
-    else out += FOLD_TO[FOLD_FROM.indexOf(char)] ?? '?';
+/**
+ * `text` cut into runs that one font draws. Rosters are checked at upload (fonts.undrawable),
+ * so every character has a font; one that does not (a job from before that check) is drawn
+ * with Noto Sans, as its empty box.
+ */
+function runs(text: string, weight: Weight): Run[] {
+  const out: Run[] = [];
+  const fallback = faceFor('?', weight);
+  for (const char of text) {
+    const face = faceFor(char, weight) ?? fallback;
+    if (!face) continue;
+    const last = out.at(-1);
+    if (last && (last.face.key === face.key || char === ' ')) last.text += char;
+    else out.push({ face, text: char });
   }
   return out;
 }
+
+function widthOf(doc: PDFKit.PDFDocument, text: string, weight: Weight, size: number): number {
+  let width = 0;
+  for (const run of runs(text, weight))
+    width += use(doc, run.face).fontSize(size).widthOfString(run.text);
+  return width;
+}
+
+/** Selects `face`, registering it with the document the first time (embedded once, as a subset). */
+function use(doc: PDFKit.PDFDocument, face: FontFace): PDFKit.PDFDocument {
+  const registered = registeredFaces.get(doc) ?? new Set<string>();
+  registeredFaces.set(doc, registered);
+  if (!registered.has(face.key)) {
+    // pdfkit (0.20, font_factory.js) takes a parsed fontkit font as well as bytes, which its
+    // types do not say; parsing the font again for each card would cost more than the card.
+    (doc.registerFont as unknown as RegisterParsed).call(doc, face.key, face.font);
+    registered.add(face.key);
+  }
+  return doc.font(face.key);
+}
+
+type RegisterParsed = (name: string, src: FontFace['font']) => PDFKit.PDFDocument;
+const registeredFaces = new WeakMap<PDFKit.PDFDocument, Set<string>>();
 
 /** The QR code's dark modules as filled squares, one rectangle per horizontal run. */
 function drawQr(doc: PDFKit.PDFDocument, code: string, x: number, y: number, size: number) {

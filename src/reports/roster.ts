@@ -3,6 +3,7 @@
 import { isUtf8 } from 'node:buffer';
 import { CsvError, parse } from 'csv-parse/sync';
 import { z } from 'zod';
+import { undrawable } from './fonts.js';
 
 export interface Student {
   id: string;
@@ -41,8 +42,14 @@ const blankToAbsent = (value: unknown) =>
 
 const text = () =>
   z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') });
+/** No control characters, and nothing the cards cannot draw (named: never a silent "?"). */
 const printable = (schema: z.ZodString) =>
-  schema.refine((value) => !CONTROL.test(value), 'contains control characters');
+  schema
+    .refine((value) => !CONTROL.test(value), 'contains control characters')
+    .superRefine((value, ctx) => {
+      const problem = CONTROL.test(value) ? undefined : undrawable(value);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    });
 
 const studentSchema = z.strictObject(
   {

@@ -79,12 +79,15 @@ const hold = defineJob({
   input: z.strictObject({}),
   retry: { attempts: 1, backoff: 'fixed', delayMs: 0 },
   timeoutGraceMs: 5_000,
-  run: (_input, ctx) =>
-    new Promise((_, reject) => {
+  // Half its work done, then it holds until cancelled.
+  run: async (_input, ctx) => {
+    await ctx.progress({ done: 1, total: 2 });
+    return new Promise((_, reject) => {
       ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error), {
         once: true,
       });
-    }),
+    });
+  },
 });
 
 const jobs = [add, times, sum, broken, sumChunk, hold];
@@ -196,9 +199,16 @@ describe('workflows: cancel (queue mode)', () => {
       );
       const [running, waiting] = [`${id}.0`, `${id}.1`];
       await eventually(async () =>
-        (await rt.bullJob('cv-hold', running))?.processedOn ? true : undefined,
+        (await rt.bullJob('cv-hold', running))?.progress ? true : undefined,
       );
-      assert.equal((await rt.offloader.cancel(id))?.state, 'cancelled');
+      const cancelled = await rt.offloader.cancel(id);
+      assert.equal(cancelled?.status.state, 'cancelled');
+      assert.equal(cancelled.changed, true);
+      // What cancel answers is what status reads, progress included.
+      const { done } = cancelled.status.progress as { done: number; total: number };
+      assert.ok(done >= 1, 'the running step’s progress shows');
+      assert.deepEqual(cancelled.status, await rt.offloader.status(id));
+      assert.equal(cancelled.status.error, 'cancelled on request');
       for (const stepId of [running, waiting]) {
         const job = await eventually(async () => {
           const found = await rt.bullJob('cv-hold', stepId);
@@ -208,6 +218,17 @@ describe('workflows: cancel (queue mode)', () => {
       }
       const status = await rt.until(id, (s) => s.state === 'cancelled' && !!s.finishedAt);
       assert.equal(status.attempts, 0, 'the last step never ran');
+      // Once BullMQ has failed the parent for its dropped child, it still says why plainly:
+      // cancelled, never "child <internal key> failed".
+      await eventually(async () => ((await rt.bullJob('cv', id))?.failedReason ? true : undefined));
+      const settled = await rt.offloader.status(id);
+      assert.equal(settled?.state, 'cancelled');
+      assert.equal(settled.error, 'cancelled on request');
+      assert.deepEqual(settled.progress, cancelled.status.progress);
+      // Cancelling again changes nothing, and says so.
+      const again = await rt.offloader.cancel(id);
+      assert.equal(again?.changed, false);
+      assert.deepEqual(again.status, settled);
     } finally {
       await rt.close();
     }

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
-import { sendEmail } from '../../jobs/index.js';
-import { InvalidJobInputError, RETENTION } from '../../src/offload/index.js';
+import { callWebhook, sendEmail } from '../../jobs/index.js';
+import {
+  IdempotencyConflictError,
+  InvalidJobInputError,
+  RETENTION,
+} from '../../src/offload/index.js';
 import { createTestApp, type TestApp } from '../harness/app.js';
 
 describe('offloader: enqueue and run', () => {
@@ -75,3 +80,37 @@ describe('offloader: enqueue and run', () => {
     }
   });
 });
+
+// `enqueue(job, input, { key })` in code follows the HTTP rule: a key is bound to its first
+// input; the same input again is a replay, another one a typed conflict that adds nothing.
+for (const mode of ['queue', 'inline'] as const) {
+  describe(`offloader: idempotency keys in code (${mode} mode)`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await createTestApp({ OFFLOAD_MODE: mode, SMTP_URL: 'smtp://127.0.0.1:9' });
+    });
+    after(() => t.close());
+
+    it('when a key comes back with another input, then enqueue throws IdempotencyConflictError and adds nothing; the first input again replays its job', async () => {
+      const key = `code-${randomUUID()}`;
+      const input = { template: 'welcome' as const, to: 'k@example.com', name: 'K' };
+      const first = await t.offloader.enqueue(sendEmail, input, { key });
+      const before = mode === 'queue' ? await t.countJobs() : 0;
+      await assert.rejects(
+        t.offloader.enqueue(sendEmail, { ...input, name: 'Other' }, { key }),
+        IdempotencyConflictError,
+      );
+      if (mode === 'queue') assert.equal(await t.countJobs(), before);
+      const again = await t.offloader.enqueue(sendEmail, input, { key });
+      assert.equal(again.id, first.id);
+      assert.equal(again.replayed, true);
+      // Keys are scoped per job: the same key for another job is another binding.
+      const hook = await t.offloader.enqueue(
+        callWebhook,
+        { url: 'https://example.com/h', event: 'k.test', payload: {} },
+        { key },
+      );
+      assert.notEqual(hook.id, first.id);
+    });
+  });
+}

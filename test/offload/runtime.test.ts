@@ -277,11 +277,12 @@ describe('job runtime (queue mode)', () => {
       const { id } = await rt.offloader.enqueue(long, { tag: 'cancel-active', obey: true });
       await eventually(() => (runsOf('cancel-active:start') === 1 ? true : undefined));
       const answered = await rt.offloader.cancel(id);
-      assert.equal(answered?.state, 'cancelled');
+      assert.equal(answered?.status.state, 'cancelled');
+      assert.equal(answered.changed, true);
       // The mark alone reads cancelled, with finishedAt, at once; BullMQ's failedReason (the
       // status's `error`) comes only when the worker has stopped the run.
       const status = await rt.until(id, (s) => s.state === 'cancelled' && !!s.error);
-      assert.equal(status.error, 'cancelled');
+      assert.equal(status.error, 'cancelled on request');
       assert.ok(status.finishedAt);
       assert.equal(runsOf('cancel-active:stopped'), 1, 'the handler saw its signal');
       const job = await rt.bullJob('rt-long', id);
@@ -299,7 +300,7 @@ describe('job runtime (queue mode)', () => {
           { delayMs: 60_000 },
         );
         for (const { id } of [waiting, delayed]) {
-          assert.equal((await local.offloader.cancel(id))?.state, 'cancelled');
+          assert.equal((await local.offloader.cancel(id))?.status.state, 'cancelled');
         }
         local.startWorker();
         for (const { id } of [waiting, delayed]) {
@@ -318,7 +319,7 @@ describe('job runtime (queue mode)', () => {
     it('when a finished or unknown job is cancelled, then nothing changes', async () => {
       const { id } = await rt.offloader.enqueue(record, { tag: 'done' });
       await rt.until(id);
-      assert.equal((await rt.offloader.cancel(id))?.state, 'completed');
+      assert.equal((await rt.offloader.cancel(id))?.status.state, 'completed');
       assert.equal(await rt.offloader.cancel('00000000-0000-4000-8000-000000000000'), null);
     });
   });
@@ -428,7 +429,7 @@ describe('job runtime (inline mode)', () => {
 
   it('when a finished job is cancelled, then it stays as it was', async () => {
     const { id } = await offloader.enqueue(record, { tag: 'inline-done' });
-    assert.equal((await offloader.cancel(id))?.state, 'completed');
+    assert.equal((await offloader.cancel(id))?.status.state, 'completed');
   });
 
   it('when JobCancelledError is thrown by a handler, then the job reads failed (cancel comes only from outside)', async () => {

@@ -89,14 +89,15 @@ function startLine(
 /** A bare specifier: a package name (maybe scoped), maybe a path inside it. */
 const PACKAGE = /^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*(\/.*)?$/;
 
-/** The bare package names that compiled code under `dir` imports (static and dynamic). */
+/** The bare package names that compiled code under `dir` imports or resolves files of. */
 async function importedPackages(dir: string): Promise<Set<string>> {
   const names = new Set<string>();
   const files = await readdir(dir, { recursive: true });
   for (const file of files.filter((f) => f.endsWith('.js'))) {
     const code = await readFile(join(dir, file), 'utf8');
     for (const [, specifier = ''] of code.matchAll(
-      /(?:\bfrom\s*|\bimport\s*|\bimport\(\s*)['"]([^'"\s]+)['"]/g,
+      // import ... from 'x', import 'x', import('x'), and require.resolve('x') (files of a package)
+      /(?:\bfrom\s*|\bimport\s*|\bimport\(\s*|\bresolve\(\s*)['"]([^'"\s]+)['"]/g,
     )) {
       if (!PACKAGE.test(specifier) || specifier.startsWith('node:')) continue;
       if (builtinModules.includes(specifier)) continue;

@@ -99,8 +99,10 @@ describe('the jobs CLI (npm run jobs)', function () {
     // cancel reaches it through Redis (the offloader's cancel), and the job reads cancelled.
     assert.match(await ok(['cancel', waiting.id]), /^cancelled send-email /);
     assert.equal((await t.offloader.status(waiting.id))?.state, 'cancelled');
-    // Cancelling it again changes nothing and says so (as DELETE /jobs/:id answers 200).
-    assert.match(await ok(['cancel', waiting.id]), /^cancelled send-email /);
+    // Cancelling it again changes nothing and is refused, as DELETE /jobs/:id answers 409.
+    const again = await jobs(['cancel', waiting.id]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, new RegExp(`^job ${waiting.id} is already cancelled`));
   });
 
   it('when a job failed for good, then `failed` lists it and `replay` runs it again, refusing bad input', async () => {

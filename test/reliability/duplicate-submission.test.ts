@@ -16,11 +16,13 @@ describe('reliability: duplicate submission (the same Idempotency-Key, all at on
   this.timeout(30_000);
   let t: TestApp;
   let photo: Buffer;
+  let otherPhoto: Buffer;
 
   // No workers: the jobs stay in their queues to be counted.
   before(async () => {
     t = await createTestApp({ WEBHOOK_ALLOW_PRIVATE: 'true' });
     photo = await makeImage('png', 20, 20);
+    otherPhoto = await makeImage('png', 30, 30);
   });
   after(() => t.close());
 
@@ -34,32 +36,37 @@ describe('reliability: duplicate submission (the same Idempotency-Key, all at on
       .filter((entry) => entry.isFile())
       .map((entry) => entry.name);
 
-  const routes: [route: string, post: (key: string) => request.Test, jobs: number][] = [
+  /** Each route's valid request with a key; `other` varies the body (another request). */
+  const routes: [
+    route: string,
+    post: (key: string, other?: boolean) => request.Test,
+    jobs: number,
+  ][] = [
     [
       '/webhooks',
-      (key) =>
+      (key, other) =>
         request(t.app)
           .post('/webhooks')
           .set('Idempotency-Key', key)
-          .send({ url: 'http://127.0.0.1:9/hook', event: 'dup.test', payload: {} }),
+          .send({ url: 'http://127.0.0.1:9/hook', event: 'dup.test', payload: { other } }),
       1,
     ],
     [
       '/thumbnails',
-      (key) =>
+      (key, other) =>
         request(t.app)
           .post('/thumbnails')
           .set('Idempotency-Key', key)
-          .attach('image', photo, 'p.png'),
+          .attach('image', other ? otherPhoto : photo, 'p.png'),
       1,
     ],
     [
       '/reports',
-      (key) =>
+      (key, other) =>
         request(t.app)
           .post('/reports')
           .set('Idempotency-Key', key)
-          .send({ email: 'dup@example.com', sample: 3 }),
+          .send({ email: 'dup@example.com', sample: other ? 40 : 3 }),
       2, // its chunk and its zip step
     ],
   ];
@@ -79,6 +86,26 @@ describe('reliability: duplicate submission (the same Idempotency-Key, all at on
       assert.equal(await allJobs(), jobsBefore + jobs);
       const kept = (await stored()).length - filesBefore;
       assert.equal(kept, route === '/webhooks' ? 0 : 1, 'the duplicates dropped what they stored');
+    });
+  }
+
+  for (const [route, post] of routes) {
+    it(`when POST ${route} comes back with its key and another body, then it answers 422 and nothing is enqueued or stored; the same body again gets the first answer`, async () => {
+      const key = `conflict-${randomUUID()}`;
+      const first = await post(key);
+      assert.equal(first.status, 202, first.text);
+      const [jobsBefore, filesBefore] = [await allJobs(), (await stored()).length];
+      const conflict = await post(key, true);
+      assert.equal(conflict.status, 422, conflict.text);
+      assert.match((conflict.body as { error: string }).error, /Idempotency-Key was already used/);
+      assert.equal(await allJobs(), jobsBefore, 'nothing enqueued');
+      assert.equal((await stored()).length, filesBefore, 'nothing stored');
+      // The replay describes the stored job and the first request, not the one at hand.
+      const replay = await post(key);
+      assert.equal(replay.status, 202, replay.text);
+      assert.equal(replay.headers['idempotent-replayed'], 'true');
+      assert.deepEqual(replay.body, first.body);
+      assert.equal(await allJobs(), jobsBefore);
     });
   }
 

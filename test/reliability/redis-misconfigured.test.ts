@@ -73,7 +73,7 @@ describe('reliability: Redis misconfigured or full', function () {
       await redis.destroy();
     });
 
-    it('when Redis is full, then enqueues answer 503 and nothing crashes; when memory frees, then it all recovers and every accepted job completes', async () => {
+    it('when Redis is full, then enqueues answer 503, /readyz says Redis is out of memory and the log carries the OOM error Redis gave, nothing crashes; when memory frees, then it all recovers and every accepted job completes', async () => {
       const before = await stack.signup('full-before@example.com');
       assert.equal(before.status, 202);
       await stack.allCompleted([before.id!], 15_000);
@@ -87,6 +87,17 @@ describe('reliability: Redis misconfigured or full', function () {
       }
       const status = await fetch(`${stack.base}/jobs/${before.id}`);
       assert.equal(status.status, 200, 'reads still work');
+      // An operator sees why: /readyz says it in words, and the 503's log line carries Redis's
+      // own error.
+      const readyz = await fetch(`${stack.base}/readyz`);
+      assert.equal(readyz.status, 503);
+      const { problems } = (await readyz.json()) as { problems: string[] };
+      assert.match(
+        problems.join('\n'),
+        /^Redis is out of memory \([\d.]+ MB used of maxmemory 0\.0 MB\): every enqueue fails/m,
+      );
+      const logged = await stack.web!.waitForLog((l) => l.msg === 'service unavailable');
+      assert.match(String(logged.redis), /^OOM command not allowed when used memory > 'maxmemory'/);
 
       await admin.config('SET', 'maxmemory', '0');
       const after = await eventually(async () => {

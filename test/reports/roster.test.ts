@@ -199,6 +199,27 @@ describe('roster (CSV upload and JSON body)', () => {
         problems: ['name: is longer than 100 characters'],
       },
       { row: { id: 'S4', name: 'Ada\u0007' }, problems: ['name: contains control characters'] },
+      // What the cards cannot draw is named with its code point, never printed as "?".
+      {
+        row: { id: 'S8', name: 'אבי כהן' },
+        problems: [
+          'name: "א" (U+05D0, Hebrew script) cannot be printed on the cards, which support Latin, Greek, Cyrillic, Chinese and Japanese',
+        ],
+      },
+      {
+        row: { id: 'S9', name: '김민준' },
+        problems: [
+          'name: "김" (U+AE40, Hangul script) cannot be printed on the cards, which support Latin, Greek, Cyrillic, Chinese and Japanese',
+        ],
+      },
+      {
+        row: { id: 'S10', name: 'Ada\u202eecalevol' },
+        problems: ['name: U+202E is an invisible formatting character'],
+      },
+      {
+        row: { id: 'S11', name: 'Ada', class: '7\u200bB' },
+        problems: ['class: U+200B is an invisible formatting character'],
+      },
       {
         row: { id: 'S5', name: 'Ada', class: 'x'.repeat(51) },
         problems: ['class: is longer than 50 characters'],
@@ -218,6 +239,9 @@ describe('roster (CSV upload and JSON body)', () => {
         email: 'o.s@example.ie',
       },
       { id: '_1', name: '王小明' },
+      { id: '_2', name: 'Αλέξανδρος Παπαδόπουλος', class: 'Β2' },
+      { id: '_3', name: 'Ёлкина Анастасия', class: '7Б' },
+      { id: '_4', name: 'さくら 髙橋', class: '2年B組' },
     ];
     const expected: Student[] = [
       { id: 'x'.repeat(64), name: 'y'.repeat(100) },
@@ -228,6 +252,9 @@ describe('roster (CSV upload and JSON body)', () => {
         email: 'o.s@example.ie',
       },
       { id: '_1', name: '王小明' },
+      { id: '_2', name: 'Αλέξανδρος Παπαδόπουλος', class: 'Β2' },
+      { id: '_3', name: 'Ёлкина Анастасия', class: '7Б' },
+      { id: '_4', name: 'さくら 髙橋', class: '2年B組' },
     ];
     const columns = ['id', 'name', 'class', 'email'];
     const csvOf = (rows: Partial<Record<string, string>>[]) =>

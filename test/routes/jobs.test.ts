@@ -131,9 +131,13 @@ describe('DELETE /jobs/:id', () => {
     const res = await request(t.app).delete(location).expect(200);
     assert.equal((res.body as { state: string }).state, 'cancelled');
     const status = await request(t.app).get(location).expect(200);
-    assert.equal((status.body as { state: string }).state, 'cancelled');
-    // Cancelling again changes nothing and is not an error.
-    await request(t.app).delete(location).expect(200);
+    // DELETE's body is what GET shows, with a plain reason.
+    assert.deepEqual(res.body, status.body);
+    assert.equal((status.body as { error: string }).error, 'cancelled on request');
+    // Cancelling again changes nothing: a 409 with the status.
+    const again = await request(t.app).delete(location).expect(409);
+    assert.match((again.body as { error: string }).error, /is already cancelled$/);
+    assert.deepEqual((again.body as { status: unknown }).status, status.body);
 
     const kept = await signup('kept@example.com');
     t.startWorkers();

@@ -103,7 +103,7 @@ describe('GET /metrics', function () {
 
   it('when a waiting job is cancelled, then it counts as dropped, not as failed', async () => {
     const accepted = await t.offloader.enqueue(makeThumbnail, { key: `uploads/${randomUUID()}` });
-    assert.equal((await t.offloader.cancel(accepted.id))?.state, 'cancelled');
+    assert.equal((await t.offloader.cancel(accepted.id))?.status.state, 'cancelled');
     t.startWorkers(); // a worker takes it out of its queue
     const labels = { name: 'make-thumbnail', state: 'cancelled' };
     const text = await eventually(async () => {

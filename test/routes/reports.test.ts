@@ -553,6 +553,28 @@ describe('POST /reports (ID cards)', () => {
         /^title: must not contain control characters$/m,
       );
     });
+
+    it('when a name or the title is in a script the cards cannot draw, or holds a bidi control, then 400 naming the row and the character', async () => {
+      await refused(
+        upload(Buffer.from('id,name\nS1,Ada\nS2,Ruth\nS3,אבי כהן\n'), { email: 'a@example.edu' }),
+        400,
+        /^row 3 \(line 4\): name: "א" \(U\+05D0, Hebrew script\) cannot be printed on the cards/m,
+      );
+      await refused(
+        (req) =>
+          req.send({
+            email: 'a@example.edu',
+            students: [{ id: 'S1', name: 'Ada\u202eecalevoL' }],
+          }),
+        400,
+        /^row 1: name: U\+202E is an invisible formatting character$/m,
+      );
+      await refused(
+        (req) => req.send({ email: 'a@example.edu', title: '서울 고등학교', sample: 2 }),
+        400,
+        /^title: "서" \(U\+C11C, Hangul script\) cannot be printed/m,
+      );
+    });
   });
 
   describe('in inline mode', () => {

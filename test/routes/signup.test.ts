@@ -120,6 +120,53 @@ for (const mode of ['queue', 'inline'] as const) {
       assert.equal(smtp.received.filter((m) => m.to.includes(email)).length, 2);
     });
 
+    it('when an Idempotency-Key comes back with a different body, then it answers 422 naming the conflict, enqueues nothing, and one mail is sent', async () => {
+      const key = `signup-${randomUUID()}`;
+      const before = mode === 'queue' ? await t.countJobs() : 0;
+      const post = (email: string) =>
+        request(t.app).post('/signup').set('Idempotency-Key', key).send({ email, name: 'Con' });
+      const first = await post(`conflict-1-${mode}@example.com`).expect(202);
+      const other = await post(`conflict-2-${mode}@example.com`).expect(422);
+      assert.match(
+        (other.body as { error: string }).error,
+        /already used with a different request/,
+      );
+      assert.equal(other.headers['idempotent-replayed'], undefined);
+      // The first request again is still a replay of its job: the key stays bound to it.
+      const again = await post(`conflict-1-${mode}@example.com`).expect(202);
+      assert.equal((again.body as { id: string }).id, (first.body as { id: string }).id);
+      if (mode === 'queue') assert.equal(await t.countJobs(), before + 1);
+      await smtp.waitFor((m) => m.to.includes(`conflict-1-${mode}@example.com`));
+      await eventually(async () => {
+        const res = await request(t.app).get(`/jobs/${(first.body as { id: string }).id}`);
+        return (res.body as { state: string }).state === 'completed' ? true : undefined;
+      });
+      assert.equal(smtp.received.filter((m) => m.to.includes(`conflict-2-${mode}`)).length, 0);
+    });
+
+    it('when 20 requests with one key and 20 different bodies arrive at once, then exactly one gets 202, the other 19 get 422, and one mail is sent', async () => {
+      const key = `race-${randomUUID()}`;
+      const before = mode === 'queue' ? await t.countJobs() : 0;
+      const emails = Array.from({ length: 20 }, (_, i) => `race-${i}-${mode}@example.com`);
+      const responses = await Promise.all(
+        emails.map((email) =>
+          request(t.app).post('/signup').set('Idempotency-Key', key).send({ email, name: 'R' }),
+        ),
+      );
+      const statuses = responses.map((res) => res.status).sort();
+      assert.deepEqual(statuses, [202, ...Array<number>(19).fill(422)], JSON.stringify(statuses));
+      const winner = emails[responses.findIndex((res) => res.status === 202)]!;
+      if (mode === 'queue') assert.equal(await t.countJobs(), before + 1);
+      const id = (responses.find((res) => res.status === 202)!.body as { id: string }).id;
+      await eventually(async () => {
+        const res = await request(t.app).get(`/jobs/${id}`);
+        return (res.body as { state: string }).state === 'completed' ? true : undefined;
+      });
+      const mailed = smtp.received.filter((m) => emails.some((e) => m.to.includes(e)));
+      assert.equal(mailed.length, 1);
+      assert.ok(mailed[0]!.to.includes(winner), 'the mail went to the winner’s address');
+    });
+
     it('when an Idempotency-Key is too short or not visible ASCII, then it answers 400 and enqueues nothing', async () => {
       const before = mode === 'queue' ? await t.countJobs() : 0;
       for (const key of ['short', `${'k'.repeat(20)} space`, 'x'.repeat(256)]) {
