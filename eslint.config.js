@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'dist-bench/', '.data/', 'test-output/', 'node_modules/'] },
+  { ignores: ['dist/', 'dist-bench/', '.data/', 'test-output/', 'node_modules/', '.ci/node/'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -158,7 +158,7 @@ async function checkPublic(url: URL): Promise<void> {
   if (problem) throw new PermanentError(`webhook url ${problem} (WEBHOOK_ALLOW_PRIVATE is off)`);
   if (isIP(host) !== 0) return;
   // A lookup failure is thrown as it is: DNS trouble may pass, so the job is retried.
-  const addresses = await lookup(host, { all: true, verbatim: true });
+  const addresses = await lookup(host, { all: true, order: 'verbatim' });
   if (addresses.some(({ address }) => !isPublicAddress(address))) {
     throw new PermanentError(
       'webhook url resolves to a private, loopback or link-local address (WEBHOOK_ALLOW_PRIVATE is off)',

@@ -1,17 +1,29 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Router } from 'express';
+import { adminAuth } from '../src/admin-auth.js';
+import type { Logger } from '../src/logger.js';
 import { escapeHtml } from '../src/mail/templates.js';
 
 const EML = /^[\w-]{1,128}\.eml$/;
 const SHOWN = 200;
 
 /**
- * /dev/outbox: the letters the outbox mailer wrote (mounted only when SMTP_URL is unset).
- * The newest first; each opens as raw RFC 822 text.
+ * /dev/outbox: the letters the outbox mailer wrote (mounted only when SMTP_URL is unset, and
+ * OUTBOX_PAGE is not off). The newest first; each opens as raw RFC 822 text. `password`
+ * (OUTBOX_PAGE=admin: ADMIN_PASSWORD) puts it behind the admin area's login; null: open to all.
  */
-export function outboxRouter({ outboxDir }: { outboxDir: string }): Router {
+export function outboxRouter({
+  outboxDir,
+  password,
+  log,
+}: {
+  outboxDir: string;
+  password: string | undefined | null;
+  log: Logger;
+}): Router {
   const router = Router();
+  if (password !== null) router.use('/dev/outbox', adminAuth({ password, log, area: 'outbox' }));
 
   router.get('/dev/outbox', async (_req, res) => {
     const names = (await readdir(outboxDir).catch(() => [])).filter((name) => EML.test(name));

@@ -76,6 +76,13 @@ export function reportsRouter({ offloader, deps }: { offloader: Offloader; deps:
     const body = parseOr400(jsonBody, req.body);
     const { email, title, students, sample = 0 } = body;
     if (students) return { email, title, students: validateRoster(students, limits) };
+    // Made-up rosters cost a sender nothing to ask for: a development surface (REPORT_SAMPLES).
+    if (!config.REPORT_SAMPLES) {
+      throw new HttpError(
+        403,
+        'sample rosters are turned off on this server (REPORT_SAMPLES=false): send students',
+      );
+    }
     if (sample > limits.maxStudents) {
       throw new HttpError(
         413,

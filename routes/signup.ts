@@ -3,7 +3,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { sendEmail } from '../jobs/index.js';
 import type { Deps } from '../src/deps.js';
-import { enqueueOptions, keyedTo, parseOr400 } from '../src/http.js';
+import { enqueueOptions, HttpError, keyedTo, parseOr400 } from '../src/http.js';
 import { runJob, sendAccepted, type Offloader } from '../src/offload/index.js';
 
 const signupBody = z.strictObject({
@@ -19,12 +19,17 @@ const signupQuery = z.object({ mode: z.enum(['sync', 'offload']).default('offloa
 
 /**
  * POST /signup {email, name}: the welcome email goes to a worker and the request answers 202 at
- * once. `?mode=sync` sends it inside the request (201), to show what offloading saves.
+ * once. `?mode=sync` sends it inside the request (201), to show what offloading saves; it is a
+ * development surface (SYNC_MODE, off by default in production): a request holds a web process
+ * for as long as the mail provider takes.
  */
 export function signupRouter({ offloader, deps }: { offloader: Offloader; deps: Deps }): Router {
   const router = Router();
   router.post('/signup', async (req, res) => {
     const { mode } = parseOr400(signupQuery, req.query, 'query');
+    if (mode === 'sync' && !deps.config.SYNC_MODE) {
+      throw new HttpError(403, '?mode=sync is turned off on this server (SYNC_MODE=false)');
+    }
     const body = parseOr400(signupBody, req.body);
     // A real app would create the user here; the email needs only the address and the name.
     const input = { template: 'welcome' as const, to: body.email, name: body.name };

@@ -54,7 +54,7 @@ export function createApp({ offloader, deps, log, monitor }: AppDeps): Express {
   app.use(webhooksRouter({ offloader, deps }));
   app.use(jobsRouter({ offloader }));
   app.use(filesRouter({ storage: deps.storage, signer: deps.signer }));
-  app.use(demoRouter());
+  if (deps.config.DEMO_PAGE) app.use(demoRouter());
   app.use(healthRouter({ readiness: monitor.readiness }));
   app.use(metricsRouter({ registry: monitor.metrics.registry }));
   app.use(
@@ -74,7 +74,12 @@ export function createApp({ offloader, deps, log, monitor }: AppDeps): Express {
       log,
     }),
   );
-  if (deps.mailer.via === 'outbox') app.use(outboxRouter({ outboxDir: deps.config.OUTBOX_DIR }));
+  // Development surfaces (DEMO_PAGE above, OUTBOX_PAGE here): off by default in production.
+  const outboxPage = deps.config.OUTBOX_PAGE;
+  if (deps.mailer.via === 'outbox' && outboxPage !== 'off') {
+    const password = outboxPage === 'admin' ? deps.config.ADMIN_PASSWORD : null;
+    app.use(outboxRouter({ outboxDir: deps.config.OUTBOX_DIR, password, log }));
+  }
 
   app.use(notFound);
   app.use(errorHandler);

@@ -144,6 +144,28 @@ const schema = z.object({
   AWS_ACCESS_KEY_ID: z.string().optional(),
   AWS_SECRET_ACCESS_KEY: z.string().optional(),
   AWS_SESSION_TOKEN: z.string().optional(),
+
+  // Production mode (issue 17). Development surfaces, on by default; NODE_ENV=production turns
+  // them off by default (PRODUCTION_DEFAULTS below), and each key turns its surface back on.
+  DEMO_PAGE: z.stringbool().default(true),
+  SYNC_MODE: z.stringbool().default(true),
+  REPORT_SAMPLES: z.stringbool().default(true),
+  OUTBOX_PAGE: z.enum(['off', 'admin', 'public']).default('public'),
+  MAIL_OUTBOX: z.stringbool().default(true),
+  LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+});
+
+/**
+ * What `NODE_ENV=production` changes: these keys' defaults (README, Deploy, "Production mode"),
+ * and no more, but for refusing OUTBOX_PAGE=public. A value set in the environment still wins.
+ */
+export const PRODUCTION_DEFAULTS: Readonly<Record<string, string>> = Object.freeze({
+  DEMO_PAGE: 'false',
+  SYNC_MODE: 'false',
+  REPORT_SAMPLES: 'false',
+  OUTBOX_PAGE: 'off',
+  MAIL_OUTBOX: 'false',
+  REDIS_PREFLIGHT_STRICT: 'true',
 });
 
 type Parsed = z.infer<typeof schema>;
@@ -162,6 +184,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const present = Object.fromEntries(
     Object.entries(env).filter(([key, value]) => key in schema.shape && value !== ''),
   );
+  const production = env.NODE_ENV === 'production';
+  if (production) {
+    for (const [key, value] of Object.entries(PRODUCTION_DEFAULTS)) present[key] ??= value;
+  }
   const result = schema.safeParse(present);
   if (!result.success) {
     throw new ConfigError(
@@ -184,9 +210,31 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (!parsed.AWS_ACCESS_KEY_ID !== !parsed.AWS_SECRET_ACCESS_KEY) {
     problems.push('AWS_SECRET_ACCESS_KEY: give it together with AWS_ACCESS_KEY_ID, or neither');
   }
+  problems.push(...productionProblems(parsed, production));
   if (problems.length) throw new ConfigError(problems);
   return Object.freeze({
     ...parsed,
     PUBLIC_URL: (parsed.PUBLIC_URL ?? `http://localhost:${parsed.PORT}`).replace(/\/+$/, ''),
   });
+}
+
+/** The production-mode keys that do not fit together (or fit no production deploy). */
+function productionProblems(parsed: Parsed, production: boolean): string[] {
+  const problems = [];
+  if (!parsed.SMTP_URL && !parsed.MAIL_OUTBOX) {
+    // On a PaaS the outbox is the dyno's own disk, gone at the next restart: mail lost unseen.
+    problems.push(
+      'SMTP_URL: unset, so mail would be written to files on this machine (OUTBOX_DIR), which a PaaS deletes on restart; set SMTP_URL, or MAIL_OUTBOX=true to accept that',
+    );
+  }
+  if (parsed.OUTBOX_PAGE === 'public' && production) {
+    // The outbox holds every mail, signed download links included.
+    problems.push(
+      'OUTBOX_PAGE: public is refused with NODE_ENV=production (the outbox shows every mail and its links); use admin (behind ADMIN_PASSWORD) or off',
+    );
+  }
+  if (parsed.OUTBOX_PAGE === 'admin' && !parsed.ADMIN_PASSWORD) {
+    problems.push('OUTBOX_PAGE: admin needs ADMIN_PASSWORD');
+  }
+  return problems;
 }

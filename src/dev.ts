@@ -61,11 +61,13 @@ async function privateRedis(): Promise<{ url: string; child?: ChildProcess }> {
 }
 
 const redis = process.env.REDIS_URL ? { url: process.env.REDIS_URL } : await privateRedis();
-// A slow-ish pretend mail provider, so the demo page shows what inline sending costs.
-const env = { OUTBOX_DELAY_MS: '300', ...process.env, REDIS_URL: redis.url };
+// A slow-ish pretend mail provider, so the demo page shows what inline sending costs; logs
+// formatted for a person when one watches this terminal.
+const pretty = process.stdout.isTTY ? { LOG_FORMAT: 'pretty' } : {};
+const env = { OUTBOX_DELAY_MS: '300', ...pretty, ...process.env, REDIS_URL: redis.url };
 const children = procfile().map(([name, args]) => {
   console.log(`[dev] ${name}: node ${args.join(' ')}`);
-  // Inherited stdio: each process logs straight to this terminal (pino pretty-prints on a TTY).
+  // Inherited stdio: each process logs straight to this terminal.
   return { name, child: spawn(process.execPath, args, { env, stdio: 'inherit' }) };
 });
 

@@ -20,15 +20,40 @@ const REDACT = [
   'config.REDIS_URL',
 ];
 
-/** One structured logger to stdout: JSON for machines, pretty only when a person watches a TTY. */
-export function createLogger(level: string, name: string): Logger {
+/**
+ * One structured logger to stdout: JSON lines, whatever stdout is (a pipe, a file, a terminal).
+ * `pretty` (LOG_FORMAT=pretty, which `npm run dev` sets on a terminal) formats them for a
+ * person with pino-pretty, a devDependency: a pruned production install does not have it, so
+ * there it falls back to JSON and says so, rather than crash.
+ */
+export function createLogger(
+  level: string,
+  name: string,
+  format: 'json' | 'pretty' = 'json',
+): Logger {
+  const pretty = format === 'pretty' && installed('pino-pretty');
   // With tracing on (src/telemetry.ts), every line written inside a span names its trace.
   const logFields = telemetry()?.logFields;
-  return pino({
+  const logger = pino({
     name,
     level,
     redact: REDACT,
     ...(logFields && { mixin: logFields }),
-    ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty' } } : {}),
+    ...(pretty ? { transport: { target: 'pino-pretty' } } : {}),
   });
+  if (format === 'pretty' && !pretty) {
+    logger.warn(
+      'LOG_FORMAT=pretty needs pino-pretty (a devDependency, not installed): logging JSON',
+    );
+  }
+  return logger;
+}
+
+function installed(specifier: string): boolean {
+  try {
+    import.meta.resolve(specifier);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -57,8 +57,11 @@ export function judgeRedis(
   const policy = info.get('maxmemory_policy');
   findings.maxmemoryPolicy = policy;
   if (policy !== undefined && policy !== 'noeviction') {
+    // The fix, and (when refusing) how to run anyway: strict is the production default.
+    const fix =
+      "set it to noeviction (CONFIG SET maxmemory-policy noeviction, or your provider's setting, e.g. heroku redis:maxmemory --policy noeviction)";
     (strict ? findings.problems : findings.warnings).push(
-      `redis: maxmemory-policy is ${policy}: a full Redis will silently delete jobs; set it to noeviction`,
+      `redis: maxmemory-policy is ${policy}: a full Redis will silently delete jobs; ${fix}${strict ? '; REDIS_PREFLIGHT_STRICT=false runs anyway' : ''}`,
     );
   }
 

@@ -33,6 +33,9 @@ if (isMainThread && tracingRequested()) {
   const { createAddHookMessageChannel } = await import('import-in-the-middle');
   // Only the modules an instrumentation asks for are wrapped, not every import.
   const { registerOptions, waitForAllMessagesAcknowledged } = createAddHookMessageChannel();
+  // @types/node 24 marks module.register deprecated in favour of registerHooks, but
+  // import-in-the-middle's hook is an async loader that only module.register runs (Node 22, 24).
+  // eslint-disable-next-line @typescript-eslint/no-deprecated
   register('import-in-the-middle/hook.mjs', import.meta.url, registerOptions);
   const { startTelemetry } = await import('./telemetry-sdk.js');
   startTelemetry({ serviceName: defaultServiceName() });

@@ -14,7 +14,7 @@ import { flushTelemetry } from './telemetry-hooks.js';
 const REDIS_WAIT_MS = 5_000;
 
 const config = configOrExit(process.env);
-const log = createLogger(config.LOG_LEVEL, 'web');
+const log = createLogger(config.LOG_LEVEL, 'web', config.LOG_FORMAT);
 exitOnCrash(log);
 const deps = createDeps(config);
 const { offloader, connection } = openOffloader(config, log, deps);

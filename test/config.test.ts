@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { ConfigError, DEV_SIGNING_SECRET, loadConfig } from '../src/config.js';
+import { ConfigError, DEV_SIGNING_SECRET, loadConfig, PRODUCTION_DEFAULTS } from '../src/config.js';
 
 describe('loadConfig', () => {
   it('when nothing is set, then every key has its documented default', () => {
@@ -122,5 +122,102 @@ describe('loadConfig: per-queue settings', () => {
         `${key}=${value}`,
       );
     }
+  });
+});
+
+describe('loadConfig in production mode (NODE_ENV=production)', () => {
+  const production = { NODE_ENV: 'production', SMTP_URL: 'smtp://mail.example.com:587' };
+  /** The production-mode keys and the development surfaces they switch. */
+  const surfaces = (config: ReturnType<typeof loadConfig>) => ({
+    DEMO_PAGE: config.DEMO_PAGE,
+    SYNC_MODE: config.SYNC_MODE,
+    REPORT_SAMPLES: config.REPORT_SAMPLES,
+    OUTBOX_PAGE: config.OUTBOX_PAGE,
+    MAIL_OUTBOX: config.MAIL_OUTBOX,
+    REDIS_PREFLIGHT_STRICT: config.REDIS_PREFLIGHT_STRICT,
+  });
+
+  it('when NODE_ENV is unset or anything but production, then the development surfaces are on and the preflight lenient', () => {
+    for (const env of [{}, { NODE_ENV: 'development' }, { NODE_ENV: 'test' }]) {
+      assert.deepEqual(surfaces(loadConfig(env)), {
+        DEMO_PAGE: true,
+        SYNC_MODE: true,
+        REPORT_SAMPLES: true,
+        OUTBOX_PAGE: 'public',
+        MAIL_OUTBOX: true,
+        REDIS_PREFLIGHT_STRICT: false,
+      });
+    }
+  });
+
+  it('when NODE_ENV=production, then every development surface is off and the preflight strict', () => {
+    assert.deepEqual(surfaces(loadConfig(production)), {
+      DEMO_PAGE: false,
+      SYNC_MODE: false,
+      REPORT_SAMPLES: false,
+      OUTBOX_PAGE: 'off',
+      MAIL_OUTBOX: false,
+      REDIS_PREFLIGHT_STRICT: true,
+    });
+  });
+
+  it('when NODE_ENV=production, then only the defaults of the production keys change', () => {
+    const development = loadConfig({ SMTP_URL: production.SMTP_URL });
+    const prod = loadConfig(production);
+    const changed = Object.keys(prod).filter(
+      (key) =>
+        JSON.stringify(prod[key as keyof typeof prod]) !==
+        JSON.stringify(development[key as keyof typeof development]),
+    );
+    assert.deepEqual(changed.sort(), Object.keys(PRODUCTION_DEFAULTS).sort());
+  });
+
+  it('when a production key is set, then it wins over the production default', () => {
+    const config = loadConfig({
+      ...production,
+      DEMO_PAGE: 'true',
+      SYNC_MODE: 'true',
+      REPORT_SAMPLES: 'true',
+      OUTBOX_PAGE: 'admin',
+      ADMIN_PASSWORD: 'a-long-admin-password',
+      MAIL_OUTBOX: 'true',
+      REDIS_PREFLIGHT_STRICT: 'false',
+    });
+    assert.deepEqual(surfaces(config), {
+      DEMO_PAGE: true,
+      SYNC_MODE: true,
+      REPORT_SAMPLES: true,
+      OUTBOX_PAGE: 'admin',
+      MAIL_OUTBOX: true,
+      REDIS_PREFLIGHT_STRICT: false,
+    });
+  });
+
+  it('when NODE_ENV=production and SMTP_URL is unset, then it refuses, naming SMTP_URL and the switch that accepts file mail', () => {
+    assert.throws(
+      () => loadConfig({ NODE_ENV: 'production' }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /^SMTP_URL: unset.*MAIL_OUTBOX=true/.test(error.problems.join('\n')),
+    );
+    assert.equal(loadConfig({ NODE_ENV: 'production', MAIL_OUTBOX: 'true' }).SMTP_URL, undefined);
+  });
+
+  it('when NODE_ENV=production and the outbox page is public, then it refuses; admin needs ADMIN_PASSWORD anywhere', () => {
+    assert.throws(
+      () => loadConfig({ ...production, OUTBOX_PAGE: 'public' }),
+      /OUTBOX_PAGE: public is refused with NODE_ENV=production/,
+    );
+    assert.throws(
+      () => loadConfig({ OUTBOX_PAGE: 'admin' }),
+      /OUTBOX_PAGE: admin needs ADMIN_PASSWORD/,
+    );
+    assert.equal(loadConfig({ OUTBOX_PAGE: 'public' }).OUTBOX_PAGE, 'public');
+  });
+
+  it('when LOG_FORMAT is not given, then logs are JSON in every mode', () => {
+    assert.equal(loadConfig({}).LOG_FORMAT, 'json');
+    assert.equal(loadConfig(production).LOG_FORMAT, 'json');
+    assert.throws(() => loadConfig({ LOG_FORMAT: 'colour' }), /LOG_FORMAT/);
   });
 });

@@ -39,15 +39,42 @@ describe('app.json (Heroku)', () => {
       if (spec.generator === 'secret') env[key] = randomBytes(32).toString('hex');
       else if (spec.value !== undefined) env[key] = spec.value;
     }
-    Object.assign(env, {
+    const required = {
       PUBLIC_URL: 'https://offload-demo.herokuapp.com',
       S3_BUCKET: 'offload-demo',
       AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE',
       AWS_SECRET_ACCESS_KEY: 'secret-example',
-    });
+      SMTP_URL: 'smtp://user:pass@smtp.example.com:587',
+    };
+    assert.deepEqual(
+      Object.keys(app.env)
+        .filter((key) => app.env[key]?.required)
+        .sort(),
+      Object.keys(required).sort(),
+      'the values asked of the user',
+    );
+    Object.assign(env, required);
     const config = loadConfig(env);
     assert.equal(config.REDIS_TLS_VERIFY, false);
     assert.equal(config.SIGNING_SECRET.length, 64);
     assert.equal(config.S3_BUCKET, 'offload-demo');
+  });
+
+  it('when the demo deploy starts in production mode, then it shows the demo surfaces and keeps the production guards', () => {
+    const env = Object.fromEntries(
+      Object.entries(app.env).flatMap(([key, spec]) =>
+        spec.value === undefined ? [] : [[key, spec.value]],
+      ),
+    );
+    assert.equal(env.NODE_ENV, 'production');
+    const config = loadConfig({ ...env, SMTP_URL: 'smtp://smtp.example.com:587' });
+    assert.deepEqual(
+      [config.DEMO_PAGE, config.SYNC_MODE, config.REPORT_SAMPLES],
+      [true, true, true],
+      'the demo page, ?mode=sync and sample rosters, which the page uses',
+    );
+    assert.equal(config.OUTBOX_PAGE, 'off');
+    assert.equal(config.REDIS_PREFLIGHT_STRICT, true);
+    assert.throws(() => loadConfig(env), /SMTP_URL: unset/, 'no SMTP_URL: refuses to start');
   });
 });

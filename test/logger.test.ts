@@ -2,16 +2,22 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
-/** What createLogger writes to stdout (a pipe, so JSON) when the script logs `line`. */
-async function logged(line: string): Promise<Record<string, unknown>> {
+/** What createLogger writes to stdout (a pipe) when the script logs `line`. */
+async function output(line: string, format = 'json'): Promise<string> {
   const script = `
     const { createLogger } = await import('./src/logger.ts');
-    createLogger('info', 'test').info(${line}, 'check');`;
+    createLogger('info', 'test', '${format}').info(${line}, 'check');`;
   const { stdout } = await promisify(execFile)(
     process.execPath,
     ['--import', 'tsx', '--input-type=module', '-e', script],
     { cwd: new URL('..', import.meta.url) },
   );
+  return stdout;
+}
+
+/** The JSON line createLogger writes when the script logs `line`. */
+async function logged(line: string): Promise<Record<string, unknown>> {
+  const stdout = await output(line);
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, unknown>;
 }
 
@@ -39,5 +45,11 @@ describe('logger', () => {
     assert.equal((line.err as { message: string }).message, 'refused');
     assert.equal((line.req as { headers: { host: string } }).headers.host, 'example.com');
     assert.equal(line.msg, 'check');
+  });
+
+  it('when LOG_FORMAT=pretty and pino-pretty is installed (development), then lines are formatted for a person, not JSON', async () => {
+    const text = await output(`{ user: 'ann' }`, 'pretty');
+    assert.match(text, /INFO.*check/);
+    assert.throws(() => JSON.parse(text.trim()) as unknown);
   });
 });

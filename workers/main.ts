@@ -8,7 +8,7 @@ import { exitOnCrash, exitOnSignals } from '../src/shutdown.js';
 import { flushTelemetry } from '../src/telemetry-hooks.js';
 
 const config = configOrExit(process.env);
-const log = createLogger(config.LOG_LEVEL, 'worker');
+const log = createLogger(config.LOG_LEVEL, 'worker', config.LOG_FORMAT);
 exitOnCrash(log);
 const deps = createDeps(config);
 const { runner, connection } = openWorkers(config, log, deps);
