@@ -51,6 +51,17 @@ const rate = z.string().transform((text, ctx) => {
   return Object.freeze({ max, durationMs });
 });
 
+/** A rate limit per client (`20/min`, `10/15min`), or `off`. */
+const clientLimit = z.string().transform((text, ctx) => {
+  if (text.trim() === 'off') return null;
+  const parsed = rate.safeParse(text.trim());
+  if (!parsed.success) {
+    ctx.addIssue({ code: 'custom', message: 'a limit is N/unit (e.g. 20/min, 10/15min) or off' });
+    return z.NEVER;
+  }
+  return parsed.data;
+});
+
 const schema = z.object({
   PORT: int(0, 65_535).default(3000),
   // One URL, or several comma-separated: the nodes of a Redis Cluster to start from.
@@ -140,6 +151,21 @@ const schema = z.object({
   AWS_ACCESS_KEY_ID: z.string().optional(),
   AWS_SECRET_ACCESS_KEY: z.string().optional(),
   AWS_SESSION_TOKEN: z.string().optional(),
+
+  // --- HTTP hardening (src/security.ts, src/rate-limit.ts, src/http-server.ts) ---
+  // Requests per client IP (an IPv6 /56) across every web process, counted in Redis.
+  RATE_LIMIT_SIGNUP: clientLimit.prefault('20/min'),
+  RATE_LIMIT_THUMBNAILS: clientLimit.prefault('30/min'),
+  RATE_LIMIT_REPORTS: clientLimit.prefault('10/min'),
+  RATE_LIMIT_WEBHOOKS: clientLimit.prefault('60/min'),
+  // Failed logins (401) to /admin/... per client IP: the brake on guessing ADMIN_PASSWORD.
+  RATE_LIMIT_ADMIN_FAILURES: clientLimit.prefault('10/15min'),
+  // Set: GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`.
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  // Under the PaaS router's 30 s: a client trickling its headers, or its whole request (an
+  // upload's body), is cut off after these.
+  HTTP_HEADERS_TIMEOUT_MS: int(1_000, 29_000).default(10_000),
+  HTTP_REQUEST_TIMEOUT_MS: int(1_000, 29_000).default(25_000),
 });
 
 type Parsed = z.infer<typeof schema>;
@@ -179,6 +205,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (!parsed.AWS_ACCESS_KEY_ID !== !parsed.AWS_SECRET_ACCESS_KEY) {
     problems.push('AWS_SECRET_ACCESS_KEY: give it together with AWS_ACCESS_KEY_ID, or neither');
+  }
+  if (parsed.HTTP_HEADERS_TIMEOUT_MS > parsed.HTTP_REQUEST_TIMEOUT_MS) {
+    problems.push('HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS');
   }
   if (problems.length) throw new ConfigError(problems);
   return Object.freeze({

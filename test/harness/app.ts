@@ -51,7 +51,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   const workers: { runner: Runner; connection: Redis }[] = [];
   const inspectors: Queue[] = [];
   return {
-    app: createApp({ offloader, deps, log, monitor }),
+    app: createApp({ offloader, deps, log, monitor, redis: connection }),
     monitor,
     config,
     deps,
