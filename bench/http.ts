@@ -277,7 +277,8 @@ function report(rounds: Round[], redisVersion: string, redisSettings: string[], 
       'BullMQ `queue.add` with the app’s job options; `bare-enqueue` = the same route with ' +
       '`offloader.enqueue(sendEmail, …)` in place of `queue.add` (reference: the offloader alone); ' +
       '`offload` = the real app (request log to ' +
-      '/dev/null, validation, `offloader.enqueue`, 202 + Location).',
+      '/dev/null, helmet headers, the signup rate limit counted in Redis (a limit the one-IP ' +
+      'load never reaches), validation, `offloader.enqueue`, 202 + Location).',
     '',
     '### Summary (medians over rounds)',
     '',

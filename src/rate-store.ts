@@ -115,10 +115,6 @@ export class RedisRateStore implements Store {
     this.#limit = typeof options.limit === 'number' ? options.limit : Infinity;
   }
 
-  async get(): Promise<undefined> {
-    return undefined; // not needed by the middleware
-  }
-
   async increment(client: string): Promise<ClientRateLimitInfo> {
     const known = this.#over.get(client);
     if (known?.resetTime && known.resetTime.getTime() > Date.now()) {

@@ -14,7 +14,10 @@ describe('GET /metrics with METRICS_TOKEN', function () {
     const bare = await request(t.app).get('/metrics').expect(401);
     assert.match(String(bare.headers['www-authenticate']), /^Bearer /);
     await request(t.app).get('/metrics').set('Authorization', `Bearer ${TOKEN}x`).expect(401);
-    await request(t.app).get('/metrics').set('Authorization', `Bearer ${TOKEN.slice(1)}`).expect(401);
+    await request(t.app)
+      .get('/metrics')
+      .set('Authorization', `Bearer ${TOKEN.slice(1)}`)
+      .expect(401);
     await request(t.app).get('/metrics').set('Authorization', `Basic ${TOKEN}`).expect(401);
     assert.doesNotMatch(bare.text, /# TYPE/);
   });

@@ -61,7 +61,8 @@ describe('rate limits (src/rate-limit.ts)', function () {
   it('when an upload is refused for rate, then it is neither stored nor enqueued', async () => {
     const [a, b] = await twoApps({ RATE_LIMIT_THUMBNAILS: '1/min' });
     const photo = await makeImage('jpeg', 400, 300);
-    const upload = (t: TestApp) => request(t.app).post('/thumbnails').attach('image', photo, 'a.jpg');
+    const upload = (t: TestApp) =>
+      request(t.app).post('/thumbnails').attach('image', photo, 'a.jpg');
     assert.equal((await upload(a)).status, 202);
     assertRefused(await upload(b));
     assertRefused(await upload(a));
