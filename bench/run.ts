@@ -13,7 +13,7 @@
 //   benefit:     --duration 5 --connections 50 (as http), --benefit-rate 150 (req/s offered)
 //   email:       --mails 500 --concurrency N
 //   soak:        --minutes 10 (only when asked for: `--suite soak`)
-//   memory:      peak RSS at the defaults under the worst allowed load (only when asked for)
+//   memory:      --loads 1,2,3,4 --modes worker,embedded (only when asked for: `--suite memory`)
 //   --cpu-prof DIR            V8 CPU profiles of the servers' process (http), the worker
 //                             (thumbnails), the workers and a bare pass (reports), the bare
 //                             and offload no-op workers (e2e) into DIR
@@ -65,6 +65,8 @@ const { values: args } = parseArgs({
     'benefit-rate': { type: 'string', default: '150' },
     mails: { type: 'string', default: '500' },
     seconds: { type: 'string', default: '10' },
+    loads: { type: 'string', default: '1,2,3,4' },
+    modes: { type: 'string', default: 'worker,embedded' },
   },
 });
 const chosen = args.suite.split(',').map((name) => name.trim());
@@ -156,7 +158,7 @@ try {
           ok = await runSoak({ minutes: Number(args.minutes) });
           break;
         case 'memory':
-          ok = await runMemory();
+          ok = await runMemory({ loads: args.loads, modes: args.modes });
           break;
       }
       pass &&= ok;

@@ -168,6 +168,13 @@ const schema = z.object({
   HTTP_REQUEST_TIMEOUT_MS: int(1_000, 29_000).default(25_000),
 });
 
+/**
+ * Queues whose concurrency is not WORKER_CONCURRENCY unless QUEUE_CONCURRENCY names them: a
+ * 40 MP image costs a worker 40–75 MiB while it is resized, so 2 at once keep a worker at the
+ * worst allowed load under 450 MiB (bench/RESULTS.md, memory).
+ */
+const DEFAULT_QUEUE_CONCURRENCY = { media: 2 };
+
 type Parsed = z.infer<typeof schema>;
 export type Config = Readonly<Omit<Parsed, 'PUBLIC_URL'> & { PUBLIC_URL: string }>;
 
@@ -212,6 +219,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (problems.length) throw new ConfigError(problems);
   return Object.freeze({
     ...parsed,
+    QUEUE_CONCURRENCY: Object.freeze({ ...DEFAULT_QUEUE_CONCURRENCY, ...parsed.QUEUE_CONCURRENCY }),
     PUBLIC_URL: (parsed.PUBLIC_URL ?? `http://localhost:${parsed.PORT}`).replace(/\/+$/, ''),
   });
 }
