@@ -50,7 +50,11 @@ export function installRateLimits(app: Express, { config, redis, log }: RateLimi
       standardHeaders: 'draft-7',
       legacyHeaders: false,
       passOnStoreError: true,
-      logger: { error: storeError, warn: storeError },
+      // error: the store failed (Redis away); warn: express-rate-limit's own configuration checks.
+      logger: {
+        error: storeError,
+        warn: (error, message) => log.warn({ err: error }, message ?? 'rate limiter warning'),
+      },
       handler(req, res) {
         req.log.warn({ limiter: name }, 'rate limit reached');
         res.status(429).json({
