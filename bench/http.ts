@@ -320,7 +320,8 @@ function report(rounds: Round[], redisVersion: string, redisSettings: string[], 
       'BullMQ `queue.add` with the app’s job options; `bare-enqueue` = the same route with ' +
       '`offloader.enqueue(sendEmail, …)` in place of `queue.add` (reference: the offloader alone); ' +
       '`offload` = the real app (request log to ' +
-      '/dev/null, validation, `offloader.enqueue`, 202 + Location), run as the Procfile runs web: ' +
+      '/dev/null, helmet headers, the signup rate limit counted in Redis (a limit the one-IP ' +
+      'load never reaches), validation, `offloader.enqueue`, 202 + Location), run as the Procfile runs web: ' +
       'with the `--import` tracing preload and no OTEL_* variable (tracing unset); ' +
       '`offload+tracing` = the same app in a second servers process with tracing on ' +
       '(src/telemetry.ts: the request span, BullMQ’s add span, the ioredis span inside it; always_on sampling), exporting ' +

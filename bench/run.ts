@@ -13,6 +13,7 @@
 //   benefit:     --duration 5 --connections 50 (as http), --benefit-rate 150 (req/s offered)
 //   email:       --mails 500 --concurrency N
 //   soak:        --minutes 10 (only when asked for: `--suite soak`)
+//   memory:      --loads 1,2,3,4 --modes worker,embedded (only when asked for: `--suite memory`)
 //   --cpu-prof DIR            V8 CPU profiles of the servers' process (http), the worker
 //                             (thumbnails), the workers and a bare pass (reports), the bare
 //                             and offload no-op workers (e2e) into DIR
@@ -23,6 +24,7 @@ import { cleanup } from './common.js';
 import { runE2e } from './e2e.js';
 import { runEmail } from './email.js';
 import { runHttp } from './http.js';
+import { runMemory } from './memory.js';
 import { runPickup } from './pickup.js';
 import { runProducer } from './producer.js';
 import { runReports } from './reports.js';
@@ -39,9 +41,10 @@ const SUITES = [
   'benefit',
   'email',
   'soak',
+  'memory',
 ] as const;
-/** Run only when named: `npm run bench -- --suite soak`. */
-const ON_REQUEST: readonly string[] = ['soak'];
+/** Run only when named: `npm run bench -- --suite soak` (or `memory`). */
+const ON_REQUEST: readonly string[] = ['soak', 'memory'];
 
 const { values: args } = parseArgs({
   options: {
@@ -62,6 +65,8 @@ const { values: args } = parseArgs({
     'benefit-rate': { type: 'string', default: '150' },
     mails: { type: 'string', default: '500' },
     seconds: { type: 'string', default: '10' },
+    loads: { type: 'string', default: '1,2,3,4' },
+    modes: { type: 'string', default: 'worker,embedded' },
   },
 });
 const chosen = args.suite.split(',').map((name) => name.trim());
@@ -151,6 +156,9 @@ try {
           break;
         case 'soak':
           ok = await runSoak({ minutes: Number(args.minutes) });
+          break;
+        case 'memory':
+          ok = await runMemory({ loads: args.loads, modes: args.modes });
           break;
       }
       pass &&= ok;

@@ -158,6 +158,7 @@ async function thumbnailBare(config: Config, image: Upload, outDir: string): Pro
 /** Runs the thumbnails suite; true when the run is valid and the target is met. */
 export async function runThumbnails(options: ThumbnailOptions): Promise<boolean> {
   sharp.cache(false); // as the worker does (src/images/sharp.ts): the same work on both sides
+  sharp.concurrency(1); // likewise
   const { rounds: roundCount, concurrency } = options;
   if (![roundCount, concurrency].every((n) => Number.isInteger(n) && n >= 1)) {
     throw new Error('bad thumbnails options: --rounds and --concurrency are whole numbers ≥ 1');
@@ -178,6 +179,8 @@ export async function runThumbnails(options: ThumbnailOptions): Promise<boolean>
     SIGNING_SECRET: randomBytes(32).toString('base64url'),
     WORKER_QUEUES: 'media',
     WORKER_CONCURRENCY: String(concurrency),
+    // Over the app's media default (src/config.ts), so both sides run `concurrency` at once.
+    QUEUE_CONCURRENCY: `media=${concurrency}`,
     IMAGE_MAX_PIXELS: String(defaults.IMAGE_MAX_PIXELS),
     UPLOAD_MAX_BYTES: String(defaults.UPLOAD_MAX_BYTES),
     THUMBNAIL_WIDTHS: defaults.THUMBNAIL_WIDTHS.join(','),

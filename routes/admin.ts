@@ -2,7 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
-import { Router, type RequestHandler } from 'express';
+import { Router, type Express, type RequestHandler } from 'express';
 import { adminAuth } from '../src/admin-auth.js';
 import type { Logger } from '../src/logger.js';
 
@@ -52,6 +52,9 @@ export function adminRouter({ queues, password, writes, connected, log }: AdminO
     res.status(503).json({ error: 'redis is unavailable' });
   };
   router.use(`${DASHBOARD_PATH}/api`, redisUp);
-  router.use(DASHBOARD_PATH, readOnly, board.getRouter() as RequestHandler);
+  // bull-board serves from an Express app of its own, which would send X-Powered-By again.
+  const boardApp = board.getRouter() as Express;
+  boardApp.disable('x-powered-by');
+  router.use(DASHBOARD_PATH, readOnly, boardApp);
   return router;
 }

@@ -19,7 +19,9 @@ import { jsonBody } from './json-body.js';
 import type { Logger } from './logger.js';
 import type { Monitor } from './monitor.js';
 import type { Offloader } from './offload/index.js';
+import type { RedisConnection } from './redis.js';
 import { requestLog } from './request-log.js';
+import { installSecurity } from './security.js';
 
 export interface AppDeps {
   offloader: Offloader;
@@ -27,10 +29,12 @@ export interface AppDeps {
   log: Logger;
   /** Metrics, readiness and the dashboard's queues (src/monitor.ts). */
   monitor: Monitor;
+  /** The producer connection (none inline): the rate limits count there (src/rate-limit.ts). */
+  redis?: RedisConnection | undefined;
 }
 
 /** The Express app. It never listens, starts workers or exits: the entry points do that. */
-export function createApp({ offloader, deps, log, monitor }: AppDeps): Express {
+export function createApp({ offloader, deps, log, monitor, redis }: AppDeps): Express {
   if (deps.config.SIGNING_SECRET === DEV_SIGNING_SECRET) {
     log.warn(
       'SIGNING_SECRET is unset: download links are signed with the public development secret, so anyone can forge them. Set SIGNING_SECRET before deploying.',
@@ -44,6 +48,8 @@ export function createApp({ offloader, deps, log, monitor }: AppDeps): Express {
 
   app.use(requestLog(log));
   app.use(monitor.metrics.httpMetrics);
+  // Headers and rate limits, before any route reads a body (src/security.ts).
+  installSecurity(app, { config: deps.config, redis, log });
   // Before the app-wide JSON parser: a roster is bigger than 16 kB, so it has its own limit.
   app.use(reportsRouter({ offloader, deps }));
   app.use(jsonBody(16 * 1024));
@@ -56,7 +62,7 @@ export function createApp({ offloader, deps, log, monitor }: AppDeps): Express {
   app.use(filesRouter({ storage: deps.storage, signer: deps.signer }));
   if (deps.config.DEMO_PAGE) app.use(demoRouter());
   app.use(healthRouter({ readiness: monitor.readiness }));
-  app.use(metricsRouter({ registry: monitor.metrics.registry }));
+  app.use(metricsRouter({ registry: monitor.metrics.registry, token: deps.config.METRICS_TOKEN }));
   app.use(
     adminRouter({
       queues: monitor.queues,

@@ -51,6 +51,17 @@ const rate = z.string().transform((text, ctx) => {
   return Object.freeze({ max, durationMs });
 });
 
+/** A rate limit per client (`20/min`, `10/15min`), or `off`. */
+const clientLimit = z.string().transform((text, ctx) => {
+  if (text.trim() === 'off') return null;
+  const parsed = rate.safeParse(text.trim());
+  if (!parsed.success) {
+    ctx.addIssue({ code: 'custom', message: 'a limit is N/unit (e.g. 20/min, 10/15min) or off' });
+    return z.NEVER;
+  }
+  return parsed.data;
+});
+
 const schema = z.object({
   PORT: int(0, 65_535).default(3000),
   // One URL, or several comma-separated: the nodes of a Redis Cluster to start from.
@@ -153,6 +164,21 @@ const schema = z.object({
   OUTBOX_PAGE: z.enum(['off', 'admin', 'public']).default('public'),
   MAIL_OUTBOX: z.stringbool().default(true),
   LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+
+  // --- HTTP hardening (src/security.ts, src/rate-limit.ts, src/http-server.ts) ---
+  // Requests per client IP (an IPv6 /56) across every web process, counted in Redis.
+  RATE_LIMIT_SIGNUP: clientLimit.prefault('20/min'),
+  RATE_LIMIT_THUMBNAILS: clientLimit.prefault('30/min'),
+  RATE_LIMIT_REPORTS: clientLimit.prefault('10/min'),
+  RATE_LIMIT_WEBHOOKS: clientLimit.prefault('60/min'),
+  // Failed logins (401) to /admin/... per client IP: the brake on guessing ADMIN_PASSWORD.
+  RATE_LIMIT_ADMIN_FAILURES: clientLimit.prefault('10/15min'),
+  // Set: GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`.
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  // Under the PaaS router's 30 s: a client trickling its headers, or its whole request (an
+  // upload's body), is cut off after these.
+  HTTP_HEADERS_TIMEOUT_MS: int(1_000, 29_000).default(10_000),
+  HTTP_REQUEST_TIMEOUT_MS: int(1_000, 29_000).default(25_000),
 });
 
 /**
@@ -167,6 +193,13 @@ export const PRODUCTION_DEFAULTS: Readonly<Record<string, string>> = Object.free
   MAIL_OUTBOX: 'false',
   REDIS_PREFLIGHT_STRICT: 'true',
 });
+
+/**
+ * Queues whose concurrency is not WORKER_CONCURRENCY unless QUEUE_CONCURRENCY names them: a
+ * 40 MP image costs a worker 40–75 MiB while it is resized, so 2 at once keep a worker at the
+ * worst allowed load under 450 MiB (bench/RESULTS.md, memory).
+ */
+const DEFAULT_QUEUE_CONCURRENCY = { media: 2 };
 
 type Parsed = z.infer<typeof schema>;
 export type Config = Readonly<Omit<Parsed, 'PUBLIC_URL'> & { PUBLIC_URL: string }>;
@@ -211,9 +244,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     problems.push('AWS_SECRET_ACCESS_KEY: give it together with AWS_ACCESS_KEY_ID, or neither');
   }
   problems.push(...productionProblems(parsed, production));
+  if (parsed.HTTP_HEADERS_TIMEOUT_MS > parsed.HTTP_REQUEST_TIMEOUT_MS) {
+    problems.push('HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS');
+  }
   if (problems.length) throw new ConfigError(problems);
   return Object.freeze({
     ...parsed,
+    QUEUE_CONCURRENCY: Object.freeze({ ...DEFAULT_QUEUE_CONCURRENCY, ...parsed.QUEUE_CONCURRENCY }),
     PUBLIC_URL: (parsed.PUBLIC_URL ?? `http://localhost:${parsed.PORT}`).replace(/\/+$/, ''),
   });
 }

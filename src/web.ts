@@ -5,6 +5,7 @@ import { createApp } from './app.js';
 import { configOrExit, openOffloader, openWorkers, quit, registry } from './boot.js';
 import { closeDeps, createDeps } from './deps.js';
 import { startHeartbeat } from './heartbeat.js';
+import { createHttpServer } from './http-server.js';
 import { createLogger } from './logger.js';
 import { createMonitor } from './monitor.js';
 import { preflightOnConnect } from './preflight.js';
@@ -38,7 +39,8 @@ if (connection && connection.status !== 'ready') {
   const ready = new Promise((resolve) => connection.once('ready', resolve));
   await Promise.race([ready, sleep(REDIS_WAIT_MS, undefined, { ref: false })]);
 }
-const server = createApp({ offloader, deps, log, monitor }).listen(config.PORT);
+const app = createApp({ offloader, deps, log, monitor, redis: connection });
+const server = createHttpServer(app, config).listen(config.PORT);
 await once(server, 'listening');
 const address = server.address();
 const port = typeof address === 'object' && address ? address.port : config.PORT;

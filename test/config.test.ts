@@ -101,7 +101,12 @@ describe('loadConfig: per-queue settings', () => {
     });
     assert.equal(config.RESULT_TTL, 3600);
     assert.equal(config.FAILED_TTL, 7 * 24 * 3600);
-    assert.deepEqual(loadConfig({}).QUEUE_CONCURRENCY, {});
+    // media has a default of its own (memory: see DEFAULT_QUEUE_CONCURRENCY), which can be set.
+    assert.deepEqual(loadConfig({}).QUEUE_CONCURRENCY, { media: 2 });
+    assert.deepEqual(loadConfig({ QUEUE_CONCURRENCY: 'mail=9' }).QUEUE_CONCURRENCY, {
+      media: 2,
+      mail: 9,
+    });
   });
 
   it('when a per-queue value is malformed, then the key is named with an example', () => {

@@ -22,6 +22,10 @@ export function loadSharp(): Promise<SharpFactory> {
     // libvips' operation cache pays off when the same image is worked on again; a worker sees
     // each upload once, so the cache would only hold memory.
     sharp.cache(false);
+    // One libvips thread per image: each thread holds its own image buffers, and the default
+    // (one per CPU the host reports, 8 on many PaaS dynos) made memory depend on the host. The
+    // worker's media concurrency (2 by default) keeps the cores busy instead.
+    sharp.concurrency(1);
     return sharp;
   });
   return loading;

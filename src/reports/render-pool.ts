@@ -33,6 +33,7 @@ export function createCardRenderer({ threads }: { threads: number }): CardRender
         maxThreads: threads,
         minThreads: 0,
         idleTimeout: 30_000,
+        resourceLimits: { maxYoungGenerationSizeMb: 8 },
       });
       // Piscina terminates a thread whose task is aborted while it runs (a new one replaces it).
       const { names, ends, pdfs } = await pool.run(task, signal ? { signal } : {});

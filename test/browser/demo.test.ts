@@ -43,6 +43,16 @@ function findChromium(): string | undefined {
   return undefined;
 }
 
+/** What Chromium reported blocked by a page's CSP (src/security.ts): each a broken feature. */
+const cspViolations: string[] = [];
+function watchCsp(page: Page, name: string): void {
+  page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) {
+      cspViolations.push(`${name}: ${message.text()}`);
+    }
+  });
+}
+
 describe('the demo page in a browser', function () {
   this.timeout(120_000);
   let browser: Browser | undefined;
@@ -92,6 +102,7 @@ describe('the demo page in a browser', function () {
       args: ['--no-sandbox', '--disable-dev-shm-usage'],
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    watchCsp(page, 'demo page');
     await page.goto(`${base}/`);
   });
 
@@ -241,6 +252,7 @@ describe('the demo page in a browser', function () {
     });
     try {
       const admin = await context.newPage();
+      watchCsp(admin, 'dashboard');
       await admin.goto(`${base}/admin/queues`);
       // bull-board's menu names every queue once its API answered.
       for (const queue of ['mail', 'media', 'reports']) {
@@ -250,6 +262,10 @@ describe('the demo page in a browser', function () {
     } finally {
       await context.close();
     }
+  });
+
+  it('when the pages ran, then the Content-Security-Policy blocked nothing on them', () => {
+    assert.deepEqual(cspViolations, []);
   });
 
   it('when seen on a phone, then the panels stack and nothing overflows sideways', async () => {

@@ -13,6 +13,7 @@ import { createLogger } from '../../src/logger.js';
 import { createMonitor, type Monitor } from '../../src/monitor.js';
 import type { Offloader, Runner } from '../../src/offload/index.js';
 import { sharedRedisUrl } from './global.js';
+import { GENEROUS_RATE_LIMITS } from './limits.js';
 
 export interface TestApp {
   app: Express;
@@ -39,6 +40,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     OUTBOX_DIR: join(dir, 'outbox'),
     STORAGE_DIR: join(dir, 'storage'),
     LOG_LEVEL: 'silent',
+    ...GENEROUS_RATE_LIMITS,
     ...env,
   });
   const log = createLogger(config.LOG_LEVEL, 'test');
@@ -51,7 +53,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   const workers: { runner: Runner; connection: Redis }[] = [];
   const inspectors: Queue[] = [];
   return {
-    app: createApp({ offloader, deps, log, monitor }),
+    app: createApp({ offloader, deps, log, monitor, redis: connection }),
     monitor,
     config,
     deps,

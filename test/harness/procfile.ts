@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Watched } from './watched.js';
+import { GENEROUS_RATE_LIMITS } from './limits.js';
 
 export type LogLine = Record<string, unknown> & { msg?: string };
 
@@ -39,7 +40,7 @@ export function startProcess(type: string, env: Record<string, string>): Proc {
     throw new Error(`${script} is missing: run "npm run build" first (npm test does)`);
   }
   const child = spawn(bin, args, {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...GENEROUS_RATE_LIMITS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines = new Watched<LogLine>();
