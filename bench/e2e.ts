@@ -23,8 +23,10 @@ import {
   version,
   writeSection,
   inRoundOrder,
+  script,
 } from './common.js';
 import { noop, noopJob, wallClock } from './noop.js';
+import { startOtlpSink, tracingEnv } from './otlp-sink.js';
 import {
   celery,
   startCelery,
@@ -42,16 +44,18 @@ const WARM_UP_DRAINS = 2;
 const KINDS = [
   'bare',
   'offload',
+  'offload+tracing',
   'bare-logged',
   'bee',
   'celery-prefork',
   'celery-threads',
 ] as const;
 type Kind = (typeof KINDS)[number];
-const TARGETS = { bare: 0.9, celery: 10 };
+const TARGETS = { bare: 0.9, celery: 10, tracing: 0.85 };
 const LABEL: Record<Kind, string> = {
   bare: 'bare BullMQ Worker',
   offload: 'offload (our runtime)',
+  'offload+tracing': 'offload + tracing (every span exported)',
   'bare-logged': 'bare + the runner’s 2 log lines (reference)',
   bee: 'bee-queue',
   'celery-prefork': 'Celery, prefork pool',
@@ -118,20 +122,29 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
   const variants: Variant[] = [];
   const logFiles: { variant: Variant; file: string }[] = [];
   const celeryProducer = 'version' in peer ? startCeleryProducer(redis.url) : undefined;
+  // The offload workers run as the Procfile runs them, with the tracing preload: unset for
+  // `offload`, on for `offload+tracing`, exporting every span to this sink.
+  const sink = await startOtlpSink();
+  onCleanup(() => sink.close());
+  const preload = ['--import', script('src/telemetry.ts')];
   for (const concurrency of CONCURRENCIES) {
-    for (const kind of ['bare', 'offload', 'bare-logged'] as const) {
-      const prefix = `${kind}-c${concurrency}`;
+    for (const kind of ['bare', 'offload', 'offload+tracing', 'bare-logged'] as const) {
+      const prefix = `${kind.replace('+', '-')}-c${concurrency}`;
       const queue = new Queue<JobData>(noop.queue, { connection: admin, prefix });
       onCleanup(() => queue.close());
       await queue.pause();
       const file = join(dir, `${prefix}.log`);
       const fd = kind === 'bare' ? 'ignore' : openSync(file, 'a');
+      const traced = kind === 'offload+tracing';
       const consumer = await startNoopWorker(
         prefix,
-        kind,
+        traced ? 'offload' : kind,
         { url: redis.url, concurrency, prefix },
         fd,
         options.cpuProf,
+        kind.startsWith('offload')
+          ? { execArgv: preload, env: traced ? tracingEnv(sink, 'offload-bench-worker') : {} }
+          : {},
       );
       if (typeof fd === 'number') closeSync(fd);
       const variant: Variant = {
@@ -160,7 +173,7 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
         },
       };
       variants.push(variant);
-      if (kind === 'offload') logFiles.push({ variant, file });
+      if (kind.startsWith('offload')) logFiles.push({ variant, file });
     }
     // bee-queue: filled under another name, then both keys renamed onto the worker's queue.
     const name = `noop-c${concurrency}`;
@@ -294,6 +307,12 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
   );
   const expectedLines = logFiles.map(({ variant }) => (WARM_UP_DRAINS + rounds) * variant.jobs);
   const logsOk = completedLines.every((n, i) => n === expectedLines[i]);
+  // Every span of the traced workers, over every drain (warm-ups included), once exported.
+  const tracedJobs = variants
+    .filter((v) => v.kind === 'offload+tracing')
+    .reduce((sum, v) => sum + (WARM_UP_DRAINS + rounds) * v.jobs, 0);
+  await sleep(1_000);
+  const spansPerJob = sink.spans() / tracedJobs;
   const exits = await Promise.all(variants.map((v) => v.consumer.stop()));
   const cleanExit = exits.every((code) => code === 0);
 
@@ -318,6 +337,10 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
   const verdicts = [
     '| concurrency | offload / bare (≥ 0.9×; median of per-round ratios) | offload / best Celery (≥ 10×) | offload / bare + 2 log lines (reference) | bare / best Celery (reference) |',
     '| ---: | --- | --- | ---: | ---: |',
+  ];
+  const tracingVerdicts = [
+    `| concurrency | offload+tracing / offload (≥ ${TARGETS.tracing}×; median of per-round ratios) | spans exported per job (all drains) |`,
+    '| ---: | --- | ---: |',
   ];
   for (const concurrency of CONCURRENCIES) {
     const bare = cell('bare', concurrency);
@@ -347,6 +370,12 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
         (d) => d.jobs / d.seconds,
       );
     const vsBare = perRound('offload', 'bare');
+    const tracingCost = perRound('offload+tracing', 'offload');
+    const okTracing = tracingCost >= TARGETS.tracing;
+    pass &&= okTracing;
+    tracingVerdicts.push(
+      `| ${concurrency} | ${fixed(tracingCost)}× ${okTracing ? 'PASS' : 'FAIL'} | ${fixed(spansPerJob, 1)} |`,
+    );
     const vsLogged = perRound('offload', 'bare-logged');
     const bareVsCelery = bare && celeries.length ? bare.rate / Math.max(...celeries) : NaN;
     const vsCelery = ours && celeries.length ? ours.rate / Math.max(...celeries) : NaN;
@@ -361,7 +390,7 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
         ` | ${fixed(vsLogged)}× | ${fixed(bareVsCelery, 1)}× |`,
     );
   }
-  const summary = [...table, '', ...verdicts, ''];
+  const summary = [...table, '', ...verdicts, '', ...tracingVerdicts, ''];
   summary.push(
     logsOk && cleanExit
       ? `Valid run: every drain ended with 0 jobs left or failed; the offload workers logged one "job completed" per job (${completedLines.join(', ')}); every worker stopped cleanly on SIGTERM.`
@@ -383,7 +412,8 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
     '- Variants, one worker process per variant and concurrency, all started once and idle between drains: ' +
       '`bare` = a BullMQ Worker (defaults, same concurrency) with an async no-op processor; ' +
       '`bare + the runner’s 2 log lines` = the same Worker writing the two lines our runner writes per job (a pino child logger with the same fields, synchronous writes to a file): a reference row that separates what logging costs from the rest of the runtime; ' +
-      '`offload` = bench/noop-worker.ts: `startRunner` wired as src/boot.ts `startWorkers` wires it (the config’s defaults: lock 30 s, stalled check 30 s, retention, the runner’s unbounded limiter; pino at info to a file, as to a log drain), with a registry of one no-op job (bench/noop.ts), so every job goes through the runner’s process() and runJob (input re-validated, time limit, two log lines); ' +
+      '`offload + tracing` = the same worker with tracing on (OTLP http/protobuf to a counting sink in the bench process, bench/otlp-sink.ts; always_on sampling, a batch queue big enough that no span is dropped): BullMQ’s consumer span, the run span and the ioredis spans inside it, for each job; the jobs are pre-filled without a trace, so each job is a trace of its own; ' +
+      '`offload` = bench/noop-worker.ts, started as the Procfile starts the worker, with the `--import` tracing preload and no OTEL_* variable (tracing unset): `startRunner` wired as src/boot.ts `startWorkers` wires it (the config’s defaults: lock 30 s, stalled check 30 s, retention, the runner’s unbounded limiter; pino at info to a file, as to a log drain), with a registry of one no-op job (bench/noop.ts), so every job goes through the runner’s process() and runJob (input re-validated, time limit, two log lines); ' +
       '`bee-queue` = a bee-queue worker with its defaults; ' +
       '`Celery` = `celery worker --pool prefork|threads -c N -l INFO --without-heartbeat --without-gossip --without-mingle`, task `acks_late` (acked after it ran, as BullMQ’s jobs are), no result backend, default prefetch (4 per process/thread).',
     `- A drain: the jobs are put where the worker cannot see them (BullMQ: its queue paused, jobs added with addBulk exactly as \`offloader.enqueue(noop, {})\` stores them; bee-queue: saveAll under another queue name; Celery: apply_async to another list), then released with one Redis command (BullMQ resume; RENAME onto the worker’s keys), and timed from that command to the worker’s handler running the last job. Completed jobs are cleaned before each BullMQ drain, so every round starts from the same state.`,

@@ -27,18 +27,28 @@ import {
   loader,
   script,
 } from './common.js';
-import type { ServersReady, Variant } from './servers.js';
+import { startOtlpSink, tracingEnv, type OtlpSink } from './otlp-sink.js';
+import type { ServersReady, Variant as ServerVariant } from './servers.js';
 
-const VARIANTS: readonly Variant[] = ['bare-json', 'bare-add', 'bare-enqueue', 'offload'];
+/** `offload+tracing`: the same app in a second servers process, with tracing on. */
+type Variant = ServerVariant | 'offload+tracing';
+const VARIANTS: readonly Variant[] = [
+  'bare-json',
+  'bare-add',
+  'bare-enqueue',
+  'offload',
+  'offload+tracing',
+];
 /** The queue prefix each variant enqueues under (bare-json enqueues nothing). */
 const PREFIX: Record<Variant, string | undefined> = {
   'bare-json': undefined,
   'bare-add': 'bare',
   'bare-enqueue': 'enq',
   offload: 'bench',
+  'offload+tracing': 'bench',
 };
 const BODY = JSON.stringify({ email: 'ada@example.com', name: 'Ada Lovelace' });
-const TARGETS = { throughput: 0.9, p99: 1.5 };
+const TARGETS = { throughput: 0.9, p99: 1.5, tracing: 0.85 };
 
 export interface HttpOptions {
   rounds: number;
@@ -71,36 +81,50 @@ interface Round {
   /** Jobs found in the wait list after the round (bare-json: none). */
   jobs: number | undefined;
   usedMemory: number;
+  /** offload+tracing: spans the sink received per request. */
+  spansPerRequest: number | undefined;
 }
 
 // --- Processes: started once, stopped once (bench/common.ts cleanup, also on Ctrl-C) ---------
 
+/** The servers process, and the traced one (`offload+tracing`), each serving every variant. */
 let servers: ChildProcess | undefined;
+let traced: ChildProcess | undefined;
+let sink: OtlpSink | undefined;
 let admin: Redis | undefined;
 
-async function stopServers(): Promise<void> {
-  if (servers && servers.exitCode === null && servers.signalCode === null) {
-    const exited = once(servers, 'exit');
-    if (servers.connected) servers.disconnect();
-    const timer = setTimeout(() => servers?.kill('SIGKILL'), 5_000);
+async function stopServers(child: ChildProcess | undefined): Promise<void> {
+  if (child && child.exitCode === null && child.signalCode === null) {
+    const exited = once(child, 'exit');
+    if (child.connected) child.disconnect();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
     await exited;
     clearTimeout(timer);
   }
 }
 
-async function startServers(redisUrl: string, dir: string): Promise<ServersReady> {
-  servers = fork(script('bench/servers.ts'), [], {
+/** Both run as the Procfile runs web: with the tracing preload, which does nothing unless the
+ * OTEL_* variables ask (`tracing`: they do, exporting every span to the sink). */
+function startServers(redisUrl: string, dir: string, tracing?: OtlpSink) {
+  const child = fork(script('bench/servers.ts'), [], {
     execArgv: [
       ...loader,
+      '--import',
+      script('src/telemetry.ts'),
       ...(settings.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProf}`] : []),
     ],
-    env: { ...process.env, BENCH_REDIS_URL: redisUrl, BENCH_DIR: dir, NODE_ENV: 'production' },
+    env: {
+      ...process.env,
+      BENCH_REDIS_URL: redisUrl,
+      BENCH_DIR: dir,
+      NODE_ENV: 'production',
+      ...(tracing ? tracingEnv(tracing, 'offload-bench-web') : {}),
+    },
     // stdout to /dev/null: the app logs there, as it would to a log drain.
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
-  const child = servers;
-  onCleanup(stopServers);
-  return new Promise((resolve, reject) => {
+  onCleanup(() => stopServers(child));
+  const ready = new Promise<ServersReady>((resolve, reject) => {
     child.once('message', (message) => {
       resolve(message as ServersReady);
     });
@@ -108,15 +132,16 @@ async function startServers(redisUrl: string, dir: string): Promise<ServersReady
       reject(new Error(`bench/servers.ts exited (${String(code)}) before listening`));
     });
   });
+  return { child, ready };
 }
 
 // --- Measuring -----------------------------------------------------------------------------------
 
-/** The servers' process CPU time so far, in µs (user + system). */
-async function serversCpu(): Promise<number> {
-  if (!servers) throw new Error('servers not started');
-  const reply = once(servers, 'message');
-  servers.send('cpu');
+/** A servers process' CPU time so far, in µs (user + system). */
+async function serversCpu(child: ChildProcess | undefined): Promise<number> {
+  if (!child) throw new Error('servers not started');
+  const reply = once(child, 'message');
+  child.send('cpu');
   const [usage] = (await reply) as [NodeJS.CpuUsage];
   return usage.user + usage.system;
 }
@@ -127,7 +152,9 @@ async function measure(variant: Variant, port: number, duration: number, round: 
   // variant pays for another's backlog.
   await admin.flushall('SYNC');
   await sleep(500);
-  const cpuBefore = await serversCpu();
+  const proc = variant === 'offload+tracing' ? traced : servers;
+  const cpuBefore = await serversCpu(proc);
+  const spansBefore = sink?.spans() ?? 0;
   const result = await autocannon({
     url: `http://127.0.0.1:${port}/signup`,
     method: 'POST',
@@ -137,8 +164,10 @@ async function measure(variant: Variant, port: number, duration: number, round: 
     pipelining: 1,
     duration,
   });
-  const cpu = (await serversCpu()) - cpuBefore;
+  const cpu = (await serversCpu(proc)) - cpuBefore;
   await sleep(300); // requests still in flight when autocannon stopped land in Redis
+  // The round's spans, all exported (the batch processor's delay is 200 ms).
+  const spans = variant === 'offload+tracing' ? (sink?.spans() ?? 0) - spansBefore : undefined;
   const prefix = PREFIX[variant];
   const jobs = prefix ? await admin.llen(`${prefix}:${sendEmail.queue}:wait`) : undefined;
   const usedMemory = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1] ?? NaN);
@@ -162,6 +191,7 @@ async function measure(variant: Variant, port: number, duration: number, round: 
     statuses: statuses.map(([code, n]) => `${code}×${n}`).join(' ') || 'none',
     jobs,
     usedMemory,
+    spansPerRequest: spans === undefined ? undefined : spans / result.requests.total,
   } satisfies Round;
 }
 
@@ -247,6 +277,19 @@ function report(rounds: Round[], redisVersion: string, redisSettings: string[], 
         `(the app around it: request id and log line, metrics, routing, validation, 202 body) | — |`,
     );
   }
+  const tracing = ratio('offload+tracing', 'offload');
+  if (tracing) {
+    const ok = tracing.throughput >= TARGETS.tracing;
+    pass &&= ok;
+    const spans = median(
+      rounds.filter((r) => r.spansPerRequest !== undefined).map((r) => r.spansPerRequest ?? 0),
+    );
+    summary.push(
+      `| offload+tracing / offload | ${fixed(tracing.throughput)}× | ${fixed(tracing.p99)}× | ` +
+        `${fixed(tracing.cpu)}× | throughput ≥ ${TARGETS.tracing}× (${fixed(spans, 1)} spans ` +
+        `exported per request) | ${ok ? 'PASS' : 'FAIL'} |`,
+    );
+  }
   if (bare) {
     summary.push(
       `| bare-add / bare-json | ${fixed(bare.throughput)}× | ${fixed(bare.p99)}× | ${fixed(bare.cpu)}× | ` +
@@ -277,7 +320,11 @@ function report(rounds: Round[], redisVersion: string, redisSettings: string[], 
       'BullMQ `queue.add` with the app’s job options; `bare-enqueue` = the same route with ' +
       '`offloader.enqueue(sendEmail, …)` in place of `queue.add` (reference: the offloader alone); ' +
       '`offload` = the real app (request log to ' +
-      '/dev/null, validation, `offloader.enqueue`, 202 + Location).',
+      '/dev/null, validation, `offloader.enqueue`, 202 + Location), run as the Procfile runs web: ' +
+      'with the `--import` tracing preload and no OTEL_* variable (tracing unset); ' +
+      '`offload+tracing` = the same app in a second servers process with tracing on ' +
+      '(src/telemetry.ts: the request span, BullMQ’s add span, the ioredis span inside it; always_on sampling), exporting ' +
+      'every span as OTLP http/protobuf (the SDK’s default) to a counting sink in the bench process (bench/otlp-sink.ts).',
     '',
     '### Summary (medians over rounds)',
     '',
@@ -285,13 +332,14 @@ function report(rounds: Round[], redisVersion: string, redisSettings: string[], 
     '',
     '### Rounds',
     '',
-    '| round | variant | req/s | p50 ms | p99 ms | CPU µs/req | requests | statuses | jobs in Redis | bad |',
-    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |',
+    '| round | variant | req/s | p50 ms | p99 ms | CPU µs/req | requests | statuses | jobs in Redis | spans/req | bad |',
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
     ...rounds.map(
       (r) =>
         `| ${r.round} | ${r.variant} | ${fixed(r.rps, 0)} | ${fixed(r.p50, 1)} | ${fixed(r.p99, 1)} | ` +
         `${fixed(r.cpuPerRequest, 0)} | ` +
-        `${r.requests} | ${r.statuses} | ${r.jobs ?? '—'} | ${r.bad} |`,
+        `${r.requests} | ${r.statuses} | ${r.jobs ?? '—'} | ` +
+        `${r.spansPerRequest === undefined ? '—' : fixed(r.spansPerRequest, 1)} | ${r.bad} |`,
     ),
     '',
   ];
@@ -320,7 +368,18 @@ export async function runHttp(options: HttpOptions): Promise<boolean> {
   onCleanup(() => connection.disconnect());
   const redisVersion = /redis_version:([^\r\n]+)/.exec(await admin.info('server'))?.[1] ?? '?';
   const redisSettings = await admin.config('GET', ...REDIS_SETTINGS);
-  const { ports } = await startServers(redis.url, scratch);
+  const plain = startServers(redis.url, scratch);
+  servers = plain.child;
+  const { ports: plainPorts } = await plain.ready;
+  const tracedSink = await startOtlpSink();
+  sink = tracedSink;
+  onCleanup(() => tracedSink.close());
+  const tracing = startServers(redis.url, scratch, tracedSink);
+  traced = tracing.child;
+  const ports: Record<Variant, number> = {
+    ...plainPorts,
+    'offload+tracing': (await tracing.ready).ports.offload,
+  };
   console.log(`redis-server ${redisVersion} on ${redis.url}; servers on ${JSON.stringify(ports)}`);
 
   for (const variant of variants) {

@@ -23,6 +23,7 @@ import { createLogger } from '../src/logger.js';
 import { createRegistry, retention, startRunner } from '../src/offload/index.js';
 import type { JobData } from '../src/offload/index.js';
 import { createWorkerConnection } from '../src/redis.js';
+import { telemetry } from '../src/telemetry-hooks.js';
 import { hooks, noop, wallClock, type FromWorker, type NoopInput, type ToWorker } from './noop.js';
 
 const { BENCH_REDIS_URL: url, BENCH_MODE: mode, BENCH_CONCURRENCY } = process.env;
@@ -81,6 +82,8 @@ switch (mode) {
       stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
       deps: {},
       log,
+      // Set when started with the tracing preload and OTEL_* variables (e2e's offload+tracing).
+      tracing: telemetry()?.jobs,
     });
     await runner.schedules; // settles once Redis answered
     close = async () => {

@@ -49,10 +49,17 @@ export async function startNoopWorker(
   stdout: number | 'ignore' = 'ignore',
   /** Writes a V8 CPU profile of the worker into this directory when it exits. */
   cpuProf?: string,
+  /** More for the worker: node flags (a preload) and environment (OTEL_* variables). */
+  extra: { execArgv?: readonly string[]; env?: Record<string, string> } = {},
 ): Promise<NoopWorker> {
   const child = fork(script('bench/noop-worker.ts'), [], {
-    execArgv: [...loader, ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : [])],
+    execArgv: [
+      ...loader,
+      ...(extra.execArgv ?? []),
+      ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : []),
+    ],
     env: {
+      ...extra.env,
       ...process.env,
       NODE_ENV: 'production',
       BENCH_REDIS_URL: env.url,

@@ -4,7 +4,7 @@
 //   --rounds N                interleaved rounds per suite (default: 5; 3 for pickup, benefit
 //                             and email, to keep the whole run near 10 minutes, but 9 for
 //                             producer, whose rounds take 2 s and swing most)
-//   http:        --duration 5 --warmup 3 --connections 50 --only bare-json,bare-add,bare-enqueue,offload
+//   http:        --duration 5 --warmup 3 --connections 50 --only bare-json,bare-add,bare-enqueue,offload,offload+tracing
 //   thumbnails:  --concurrency N (default: the app's WORKER_CONCURRENCY default)
 //   reports:     --concurrency N, --chunk-size N (default: the app's REPORT_CHUNK_SIZE default)
 //   producer:    --producer-jobs 4000 (jobs per mode per round)
@@ -50,7 +50,7 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '3' },
     connections: { type: 'string', default: '50' },
-    only: { type: 'string', default: 'bare-json,bare-add,bare-enqueue,offload' },
+    only: { type: 'string', default: 'bare-json,bare-add,bare-enqueue,offload,offload+tracing' },
     concurrency: { type: 'string', default: String(loadConfig({}).WORKER_CONCURRENCY) },
     'chunk-size': { type: 'string', default: String(loadConfig({}).REPORT_CHUNK_SIZE) },
     'cpu-prof': { type: 'string' },

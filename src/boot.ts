@@ -14,6 +14,7 @@ import {
   type Runner,
 } from './offload/index.js';
 import { connectProducer, connectWorker, type RedisConnection, type TlsOptions } from './redis.js';
+import { telemetry } from './telemetry-hooks.js';
 
 export const registry = createRegistry(jobs);
 
@@ -47,6 +48,7 @@ export function openOffloader(
     log,
     mode: config.OFFLOAD_MODE,
     retention: retention(config.RESULT_TTL, config.FAILED_TTL),
+    tracing: telemetry()?.jobs,
   });
   return { offloader, connection };
 }
@@ -70,6 +72,7 @@ export function openWorkers(
     stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
     deps,
     log,
+    tracing: telemetry()?.jobs,
   });
   return { runner, connection };
 }

@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { telemetry } from './telemetry-hooks.js';
 
 export type { Logger };
 
@@ -21,10 +22,13 @@ const REDACT = [
 
 /** One structured logger to stdout: JSON for machines, pretty only when a person watches a TTY. */
 export function createLogger(level: string, name: string): Logger {
+  // With tracing on (src/telemetry.ts), every line written inside a span names its trace.
+  const logFields = telemetry()?.logFields;
   return pino({
     name,
     level,
     redact: REDACT,
+    ...(logFields && { mixin: logFields }),
     ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty' } } : {}),
   });
 }

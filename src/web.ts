@@ -9,6 +9,7 @@ import { createLogger } from './logger.js';
 import { createMonitor } from './monitor.js';
 import { preflightOnConnect } from './preflight.js';
 import { exitOnCrash, exitOnSignals } from './shutdown.js';
+import { flushTelemetry } from './telemetry-hooks.js';
 
 const REDIS_WAIT_MS = 5_000;
 
@@ -65,4 +66,6 @@ exitOnSignals(log, config.SHUTDOWN_TIMEOUT_MS, [
   ['queues', () => offloader.close()],
   ['redis', () => Promise.all([quit(connection), quit(workers?.connection)]).then(() => undefined)],
   ['deps', () => closeDeps(deps)],
+  // Last: the spans of everything above go out before the process exits.
+  ['telemetry', flushTelemetry],
 ]);

@@ -5,6 +5,7 @@ import { startHeartbeat } from '../src/heartbeat.js';
 import { createLogger } from '../src/logger.js';
 import { preflightOnConnect } from '../src/preflight.js';
 import { exitOnCrash, exitOnSignals } from '../src/shutdown.js';
+import { flushTelemetry } from '../src/telemetry-hooks.js';
 
 const config = configOrExit(process.env);
 const log = createLogger(config.LOG_LEVEL, 'worker');
@@ -30,4 +31,6 @@ exitOnSignals(log, config.SHUTDOWN_TIMEOUT_MS, [
   ['workers', (deadline) => runner.close(deadline)],
   ['redis', () => quit(connection)],
   ['deps', () => closeDeps(deps)],
+  // Last: the spans of everything above go out before the process exits.
+  ['telemetry', flushTelemetry],
 ]);

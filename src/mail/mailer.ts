@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import nodemailer from 'nodemailer';
 import { PermanentError } from '../offload/errors.js';
+import { telemetry } from '../telemetry-hooks.js';
 
 export interface Mail {
   to: string;
@@ -58,7 +59,7 @@ export function createMailer(options: {
     : nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
   const via = options.smtpUrl ? 'smtp' : 'outbox';
 
-  return {
+  const mailer: Mailer = {
     via,
     async send(mail) {
       assertSafeHeaders({ from: options.from, to: mail.to, subject: mail.subject });
@@ -100,6 +101,11 @@ export function createMailer(options: {
       transport.close();
     },
   };
+  // With tracing on, each send is a span of its own: the SMTP conversation, as time.
+  const span = telemetry()?.span;
+  if (!span) return mailer;
+  const attributes = { 'mail.via': via };
+  return { ...mailer, send: (mail) => span('mail send', attributes, () => mailer.send(mail)) };
 }
 
 /** What nodemailer adds to its errors. */

@@ -23,6 +23,7 @@ export { createRegistry } from './registry.js';
 export type { Registry } from './registry.js';
 export { startRunner } from './runner.js';
 export type { Runner } from './runner.js';
+export type { JobTracing, Outcome, RunOutcome, TracedRun } from './tracing.js';
 export { FINAL_STATES } from './status.js';
 export type { JobState, JobStatus } from './status.js';
 export { sendAccepted, statusUrl } from './express.js';

@@ -18,6 +18,7 @@ import {
 import type { Registry } from './registry.js';
 import { FINAL_STATES, sumProgress, toState, toStatus, type Progress } from './status.js';
 import { timing } from './timing.js';
+import type { JobTracing } from './tracing.js';
 import { compile, type FlowNode } from './workflow.js';
 
 /** How long finished jobs stay readable: seconds (and at most so many per queue). */
@@ -61,6 +62,8 @@ export interface QueueOffloaderOptions {
   mode?: 'queue' | 'embedded';
   /** RESULT_TTL / FAILED_TTL; RETENTION unless given. */
   retention?: Retention;
+  /** Traces: each enqueue is a span, and the job carries its context (see tracing.ts). */
+  tracing?: JobTracing | undefined;
 }
 
 /**
@@ -92,9 +95,10 @@ interface Submission {
 /** The offloader that puts jobs on BullMQ queues in Redis, for worker processes to run. */
 export function createQueueOffloader(options: QueueOffloaderOptions): Offloader {
   const { registry, connection, prefix, log, retention: kept = RETENTION } = options;
+  const telemetry = options.tracing && { telemetry: options.tracing.telemetry };
   const queues = new Map(
     registry.queues.map((name) => {
-      const queue = new Queue<JobData>(name, { connection, prefix });
+      const queue = new Queue<JobData>(name, { connection, prefix, ...telemetry });
       queue.on('error', (error) => {
         if (!isConnectionError(error)) log.warn({ err: error, queue: name }, 'queue error');
       });
@@ -109,7 +113,7 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
   let flowProducer: FlowProducer | undefined;
   const flows = () => {
     if (!flowProducer) {
-      flowProducer = new FlowProducer({ connection, prefix });
+      flowProducer = new FlowProducer({ connection, prefix, ...telemetry });
       flowProducer.on('error', (error) => {
         if (!isConnectionError(error)) log.warn({ err: error }, 'flow producer error');
       });

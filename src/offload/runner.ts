@@ -18,6 +18,7 @@ import type { JobData } from './offloader.js';
 import { createQueueOffloader, RETENTION, type Retention } from './queue.js';
 import type { Registry } from './registry.js';
 import { reconcileSchedules } from './schedules.js';
+import { traced, type JobTracing } from './tracing.js';
 
 export interface RunnerOptions<Deps> {
   registry: Registry;
@@ -37,6 +38,8 @@ export interface RunnerOptions<Deps> {
   stalledIntervalMs: number;
   deps: Deps;
   log: Logger;
+  /** Traces: a span per run, in the trace of whoever enqueued the job (see tracing.ts). */
+  tracing?: JobTracing | undefined;
 }
 
 export interface Runner {
@@ -94,6 +97,7 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
     prefix: options.prefix,
     log,
     retention: options.retention ?? RETENTION,
+    tracing: options.tracing,
   });
   const enqueue = followUps.enqueue.bind(followUps);
   const workers = new Map<string, Worker<JobData>>();
@@ -196,10 +200,13 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
     }
   }
 
+  const { tracing } = options;
+  const processor = tracing ? traced(tracing, process) : process;
   for (const name of queues) {
     const limiter = options.rateLimits?.[name];
-    const worker = new Worker<JobData>(name, process, {
+    const worker = new Worker<JobData>(name, processor, {
       connection: options.connection,
+      ...(tracing && { telemetry: tracing.telemetry }),
       prefix: options.prefix,
       concurrency: options.concurrency.queues?.[name] ?? options.concurrency.default,
       lockDuration: options.lockMs,
