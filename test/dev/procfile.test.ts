@@ -14,15 +14,21 @@ function readmeProcfiles(): string[] {
 }
 
 describe('the Procfile as npm run dev reads it', () => {
-  it('when it is the repo Procfile, then web and worker run their TypeScript sources under tsx', () => {
+  it('when it is the repo Procfile, then web and worker run their TypeScript sources under tsx, preload included', () => {
     const entries = parseProcfile(readFileSync('Procfile', 'utf8'));
+    const processes = entries.map((e) => devProcess(e, { exists }));
     assert.deepEqual(
-      entries.map((e) => devProcess(e, { exists })),
-      [
-        { type: 'web', env: {}, args: ['--import', 'tsx', 'src/web.ts'] },
-        { type: 'worker', env: {}, args: ['--import', 'tsx', 'workers/main.ts'] },
-      ],
+      processes.map((p) => p.type),
+      ['web', 'worker'],
     );
+    const web = processes[0]!;
+    const worker = processes[1]!;
+    assert.deepEqual(web.args.slice(0, 2), ['--import', 'tsx']);
+    assert.equal(web.args.at(-1), 'src/web.ts');
+    assert.equal(worker.args.at(-1), 'workers/main.ts');
+    // Every dist/ file (the telemetry preload too) is its source: nothing needs a build.
+    for (const p of processes)
+      assert.ok(!p.args.some((a) => a.includes('dist/')), p.args.join(' '));
   });
 
   it("when it is one of the README's Procfiles, then every process type maps, with its variables", () => {

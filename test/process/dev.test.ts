@@ -21,8 +21,9 @@ interface Status {
   attempts: number;
 }
 
-/** The README's multi-worker Procfile shape: one worker per queue, chosen on its line. */
-const PROCFILE = `web: node dist/src/web.js
+/** The README's multi-worker Procfile shape (one worker per queue, chosen on its line), with the
+ * telemetry preload the real Procfile has. */
+const PROCFILE = `web: node --import ./dist/src/telemetry.js dist/src/web.js
 mailer: WORKER_QUEUES=mail node dist/workers/main.js
 media: WORKER_QUEUES=media node dist/workers/main.js
 `;
