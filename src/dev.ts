@@ -1,33 +1,48 @@
-// `npm run dev`: the Procfile's processes, run from TypeScript directly, with a Redis.
+// `npm run dev`: every Procfile process, run from TypeScript directly (tsx), with a Redis, and
+// restarted when a source file changes. `npm run dev -- --procfile <path>` reads another
+// Procfile; `--env-file <path>` another .env.
 // Redis comes from REDIS_URL when set; else a private redis-server from PATH is started with its
-// data under .data/redis (and stopped on exit); else this says how to install one.
-// This file is development tooling, the one place besides config.ts that reads process.env.
+// data under .data/redis (and stopped on exit, never on a reload); else this says how to install
+// one. This file is development tooling, the one place besides config.ts that reads process.env.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { parseArgs } from 'node:util';
+import { devEnvironment } from './dev/env.js';
+import { devProcess, parseProcfile, type DevProcess } from './dev/procfile.js';
+import { WATCHED, watchSources } from './dev/watch.js';
 import { redisServerArgs } from './redis-server.js';
 
 const DEV_REDIS_PORT = 6390;
+/**
+ * `web` (unless it runs jobs: OFFLOAD_MODE=embedded) holds nothing worth waiting for on a
+ * reload, but an open demo page keeps an event stream that would hold it for the whole
+ * SHUTDOWN_TIMEOUT_MS: in development it is cut after 2 s (the browser reconnects). Workers
+ * keep the configured grace, so their active jobs finish or are handed back.
+ */
+const WEB_DEV_SHUTDOWN_MS = '2000';
 
-function procfile(): [string, string[]][] {
-  return readFileSync('Procfile', 'utf8')
-    .split('\n')
-    .map((line) => /^([\w-]+):\s*node\s+(.*)$/.exec(line.trim()))
-    .filter((match) => match !== null)
-    .map(([, name = '', args = '']) => [
-      name,
-      // `node [--import ./dist/a.js] dist/x/y.js` becomes `node --import tsx [--import ./a.ts]
-      // x/y.ts`: every compiled file is its TypeScript source, no build step while developing.
-      [
-        '--import',
-        'tsx',
-        ...args
-          .split(/\s+/)
-          .filter(Boolean)
-          .map((arg) => arg.replace(/^(?:\.\/)?dist\/(\S+)\.js$/, './$1.ts')),
-      ],
-    ]);
+const { values: options } = parseArgs({
+  options: {
+    procfile: { type: 'string', default: 'Procfile' },
+    'env-file': { type: 'string', default: '.env' },
+  },
+});
+const procfilePath = options.procfile;
+const envPath = options['env-file'];
+
+function readEnv(): Record<string, string> {
+  const dotenv = existsSync(envPath) ? readFileSync(envPath, 'utf8') : undefined;
+  // Logs formatted for a person when one watches this terminal (pino-pretty, a devDependency).
+  return devEnvironment(process.env, dotenv, process.stdout.isTTY ? { LOG_FORMAT: 'pretty' } : {});
+}
+
+/** The processes to run, or an Error naming the Procfile line that cannot be mapped. */
+function readProcesses(env: Record<string, string>): DevProcess[] {
+  return parseProcfile(readFileSync(procfilePath, 'utf8')).map((entry) =>
+    devProcess(entry, { env, exists: existsSync }),
+  );
 }
 
 function portIsFree(port: number): Promise<boolean> {
@@ -60,25 +75,116 @@ async function privateRedis(): Promise<{ url: string; child?: ChildProcess }> {
   return { url, child };
 }
 
-const redis = process.env.REDIS_URL ? { url: process.env.REDIS_URL } : await privateRedis();
-// A slow-ish pretend mail provider, so the demo page shows what inline sending costs; logs
-// formatted for a person when one watches this terminal.
-const pretty = process.stdout.isTTY ? { LOG_FORMAT: 'pretty' } : {};
-const env = { OUTBOX_DELAY_MS: '300', ...pretty, ...process.env, REDIS_URL: redis.url };
-const children = procfile().map(([name, args]) => {
-  console.log(`[dev] ${name}: node ${args.join(' ')}`);
-  // Inherited stdio: each process logs straight to this terminal.
-  return { name, child: spawn(process.execPath, args, { env, stdio: 'inherit' }) };
-});
+let env = readEnv();
+let processes: DevProcess[];
+try {
+  processes = readProcesses(env);
+} catch (error) {
+  console.error(`[dev] ${(error as Error).message}`);
+  process.exit(1);
+}
+const redis = env.REDIS_URL ? { url: env.REDIS_URL } : await privateRedis();
 
+interface Running {
+  name: string;
+  child: ChildProcess;
+  exited: Promise<[code: number | null, signal: NodeJS.Signals | null]>;
+}
+let running: Running[] = [];
 let stopping = false;
+const isStopping = () => stopping;
+
+function start({ type, env: own, args }: DevProcess): Running {
+  const childEnv: Record<string, string> = { ...env, REDIS_URL: redis.url, ...own };
+  const grace = own.SHUTDOWN_TIMEOUT_MS ?? process.env.SHUTDOWN_TIMEOUT_MS;
+  if (type === 'web' && childEnv.OFFLOAD_MODE !== 'embedded' && grace === undefined) {
+    childEnv.SHUTDOWN_TIMEOUT_MS = WEB_DEV_SHUTDOWN_MS;
+  }
+  const assigned = Object.entries(own).map(([k, v]) => `${k}=${v} `);
+  console.log(`[dev] ${type}: ${assigned.join('')}node ${args.join(' ')}`);
+  // Inherited stdio: each process logs straight to this terminal.
+  const child = spawn(process.execPath, args, { env: childEnv, stdio: 'inherit' });
+  const exited = once(child, 'exit') as Running['exited'];
+  return { name: type, child, exited };
+}
+
+/**
+ * `release` runs to its end before the others start, as a platform's release phase runs before
+ * the new processes: once when `npm run dev` starts, and again only when the Procfile changes
+ * (not on every save). A failed release leaves the others stopped.
+ */
+async function release(): Promise<boolean> {
+  const step = processes.find((p) => p.type === 'release');
+  if (!step) return true;
+  const run = start(step);
+  const [code, signal] = await run.exited;
+  if (code === 0) return true;
+  console.error(`[dev] release failed (${signal ?? String(code)}); not starting the others`);
+  return false;
+}
+
+function startAll() {
+  running = processes.filter((p) => p.type !== 'release').map(start);
+  for (const proc of running) {
+    void proc.exited.then(([code, signal]) => {
+      // Expected exits (a reload, Ctrl-C) have taken it out of `running` first.
+      if (stopping || !running.includes(proc)) return;
+      console.error(
+        `[dev] ${proc.name} exited (${String(signal ?? code)}); it restarts on the next change`,
+      );
+    });
+  }
+}
+
+/** SIGTERM to each, as the platform sends it: workers finish or hand back their active jobs. */
+async function stopRunning() {
+  const stopped = running;
+  running = [];
+  const slow = setTimeout(() => {
+    const left = stopped.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
+    if (left.length) {
+      console.log(`[dev] waiting for ${left.map((p) => p.name).join(', ')} to finish active work`);
+    }
+  }, 1_000);
+  for (const { child } of stopped) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  }
+  await Promise.all(stopped.map((p) => p.exited));
+  clearTimeout(slow);
+}
+
+let reloading: Promise<void> | undefined;
+let pending: string[] = [];
+/** One reload at a time; changes that arrive meanwhile make one more. */
+function reload(paths: string[]) {
+  pending.push(...paths);
+  reloading ??= (async () => {
+    while (pending.length && !stopping) {
+      const why = [...new Set(pending)];
+      pending = [];
+      console.log(`[dev] ${why.join(', ')} changed: restarting`);
+      await stopRunning();
+      if (isStopping()) return; // Ctrl-C came while the old processes were shutting down
+      try {
+        if (why.includes(envPath)) env = readEnv();
+        processes = readProcesses(env);
+      } catch (error) {
+        console.error(`[dev] ${(error as Error).message}; fix it and save to start again`);
+        continue;
+      }
+      if (!why.includes(procfilePath) || (await release())) startAll();
+    }
+  })().finally(() => {
+    reloading = undefined;
+  });
+}
+
 async function stopAll(code: number) {
   if (stopping) return;
   stopping = true;
-  for (const { child } of children) if (child.exitCode === null) child.kill('SIGTERM');
-  await Promise.all(
-    children.filter(({ child }) => child.exitCode === null).map(({ child }) => once(child, 'exit')),
-  );
+  await watcher.close();
+  await reloading;
+  await stopRunning();
   if (redis.child) {
     redis.child.kill('SIGTERM');
     await once(redis.child, 'exit');
@@ -87,13 +193,11 @@ async function stopAll(code: number) {
   process.exit(code);
 }
 
+const watcher = watchSources([procfilePath, envPath], reload);
 // Ctrl-C reaches the children too (same process group); they shut down on their own.
 process.on('SIGINT', () => void stopAll(0));
 process.on('SIGTERM', () => void stopAll(0));
-for (const { name, child } of children) {
-  child.on('exit', (code, signal) => {
-    if (stopping) return;
-    console.error(`[dev] ${name} exited (${signal ?? String(code)}); stopping the others`);
-    void stopAll(code ?? 1);
-  });
-}
+if (!(await release())) await stopAll(1);
+startAll();
+await watcher.ready;
+console.log(`[dev] watching ${WATCHED.join('/, ')}/, ${procfilePath} and ${envPath} for changes`);

@@ -1,20 +1,17 @@
 // The demo page, clicked through in headless Chromium (Debian's `chromium`, driven by
 // playwright-core) against real `web` and `worker` processes: what a person would see.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { sharedRedisUrl } from '../harness/global.js';
 import { makeImage } from '../harness/images.js';
 import { freePort } from '../harness/ports.js';
 import { startProcess, type Proc } from '../harness/procfile.js';
 import { startSmtp, type TestSmtp } from '../harness/smtp.js';
-
-/** Where the screenshots go (git-ignored); CI keeps the folder as the run's evidence. */
-export const SCREENSHOTS = join('test-output', 'browser');
+import { launchChromium, SCREENSHOTS } from './chromium.js';
 
 // The few DOM shapes the in-page functions use: the tests compile without the DOM's types.
 interface PageImage {
@@ -35,14 +32,6 @@ declare function recordState(text: string): void;
 
 const ADMIN_PASSWORD = `browser-test-${randomUUID()}`;
 
-function findChromium(): string | undefined {
-  for (const name of ['chromium', 'chromium-browser']) {
-    const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
-    if (found.status === 0 && found.stdout.trim()) return found.stdout.trim();
-  }
-  return undefined;
-}
-
 /** What Chromium reported blocked by a page's CSP (src/security.ts): each a broken feature. */
 const cspViolations: string[] = [];
 function watchCsp(page: Page, name: string): void {
@@ -62,13 +51,8 @@ describe('the demo page in a browser', function () {
   let base = '';
 
   before(async function () {
-    const executablePath = findChromium();
-    if (!executablePath) {
-      const why = 'chromium is not on PATH (Debian/Ubuntu: apt-get install chromium)';
-      if (process.env.CI === 'true') throw new Error(`the browser test must run in CI: ${why}`);
-      console.log(`      skipped: ${why}`);
-      this.skip();
-    }
+    browser = await launchChromium();
+    if (!browser) this.skip();
     await mkdir(SCREENSHOTS, { recursive: true });
     smtp = await startSmtp();
     // A slow mail provider, so the inline signup visibly waits for SMTP.
@@ -95,12 +79,6 @@ describe('the demo page in a browser', function () {
       web.waitForLog((l) => l.msg === 'web listening'),
       worker.waitForLog((l) => l.msg === 'consuming queues'),
     ]);
-    browser = await chromium.launch({
-      executablePath,
-      headless: true,
-      // Root in a container has no user namespaces for Chromium's sandbox.
-      args: ['--no-sandbox', '--disable-dev-shm-usage'],
-    });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     watchCsp(page, 'demo page');
     await page.goto(`${base}/`);

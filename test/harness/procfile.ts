@@ -74,3 +74,16 @@ export function startProcess(type: string, env: Record<string, string>): Proc {
     },
   };
 }
+
+/**
+ * How long `proc` took to shut down, by its own clock (its 'stopped' log line: from the signal
+ * to its exit). The parent's clock would add however long a loaded machine takes to deliver
+ * the signal and the exit, which is not what a shutdown test is about.
+ */
+export async function stoppedIn(proc: Proc): Promise<number> {
+  const out = proc.child.stdout;
+  if (out && !out.closed) await once(out, 'close'); // the last lines are read
+  const stopped = proc.lines.find((l) => l.msg === 'stopped');
+  if (typeof stopped?.durationMs !== 'number') throw new Error('no "stopped" log line');
+  return stopped.durationMs;
+}

@@ -12,13 +12,15 @@ describe('when Redis is down', () => {
   });
   after(() => t.close());
 
-  it('then POST /signup answers 503 within 1 s, with Retry-After, instead of hanging', async () => {
+  it('then POST /signup answers 503 at once, with Retry-After, instead of hanging', async () => {
     const started = performance.now();
     const res = await request(t.app)
       .post('/signup')
       .send({ email: 'a@example.com', name: 'Ann' })
       .expect(503);
-    assert.ok(performance.now() - started < 1_000, 'answered within 1 s');
+    // Hanging would last until the test's timeout (30 s): 5 s tells the two apart on a machine
+    // under any load (how fast the 503 is belongs in bench/, not here).
+    assert.ok(performance.now() - started < 5_000, 'answered within 5 s, not hanging');
     assert.equal(res.headers['retry-after'], '5');
     assert.match((res.body as { error: string }).error, /queue is unavailable/);
   });
