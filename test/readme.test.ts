@@ -90,10 +90,10 @@ describe('the README’s "Add a job in three steps"', function () {
       /app\.use\((\w+)\(/.exec(mount)?.[1],
       'the mount line calls the route’s export',
     );
-    const json = app.indexOf('app.use(express.json(');
+    const json = app.indexOf('app.use(jsonBody(');
     assert.ok(
       json >= 0 && json < app.indexOf('app.use(notFound)'),
-      'express.json comes before notFound',
+      'the JSON parser comes before notFound',
     );
     assert.match(
       app,

@@ -179,8 +179,10 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
     const current = toStatus(job, state);
     if (family) {
       current.progress = { done: family.done, total: job.data.progressTotal ?? family.total };
-      // Its children are at work: to a caller, the workflow is active.
-      if (state === 'waiting-children' && family.done > 0) current.state = 'active';
+      // Its children are at work: to a caller, the workflow is active (unless it was cancelled
+      // or expired: toStatus's outcome stands).
+      const unmarked = current.state === 'waiting';
+      if (state === 'waiting-children' && unmarked && family.done > 0) current.state = 'active';
     }
     if (current.state === 'failed') {
       const childFailure = await whenConnected(() => failedChildOf(job));
