@@ -30,6 +30,28 @@ export const command = (path: string) =>
   compiled ? `node dist-bench/${path.replace(/\.ts$/, '.js')}` : `node --import tsx ${path}`;
 export const resultsFile = root('bench/RESULTS.md');
 
+/**
+ * The node flags a Procfile process type runs with (`--max-semi-space-size=4`), without its
+ * `--import` preloads: what the memory suite gives the processes it measures, so they run as
+ * deployed.
+ */
+export function procfileNodeFlags(type: 'web' | 'worker'): string[] {
+  const line = readFileSync(root('Procfile'), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${type}:`));
+  const words =
+    line
+      ?.slice(type.length + 1)
+      .trim()
+      .split(/\s+/) ?? [];
+  const flags: string[] = [];
+  for (let i = words.indexOf('node') + 1; i < words.length && words[i]!.startsWith('-'); i++) {
+    if (words[i] === '--import') i++;
+    else flags.push(words[i]!);
+  }
+  return flags;
+}
+
 /** A run writes RESULTS.md only with at least this many rounds (and every variant). */
 export const MIN_ROUNDS_TO_WRITE = 3;
 

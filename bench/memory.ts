@@ -16,6 +16,7 @@ import {
   loader,
   mb,
   onCleanup,
+  procfileNodeFlags,
   script,
   start,
   suiteRedis,
@@ -79,7 +80,7 @@ interface Row {
 /** Starts src/web.ts as the Procfile does; resolves once /healthz answers. */
 async function startWeb(env: NodeJS.ProcessEnv, port: number): Promise<ChildProcess> {
   const child = fork(script('src/web.ts'), [], {
-    execArgv: [...loader],
+    execArgv: [...loader, ...procfileNodeFlags('web')],
     env,
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
@@ -166,7 +167,10 @@ export async function runMemory({ loads, modes }: MemoryOptions): Promise<boolea
         OFFLOAD_MODE: mode === 'embedded' ? 'embedded' : 'queue',
       };
       const web = await startWeb(env, port);
-      const worker = mode === 'worker' ? (await startWorker(env, { probe: false })).child : web;
+      const worker =
+        mode === 'worker'
+          ? (await startWorker(env, { probe: false, nodeFlags: procfileNodeFlags('worker') })).child
+          : web;
       await sleep(2_000); // connected, schedules set: the idle figure
       const pid = worker.pid ?? NaN;
       const idle = (await memoryOf(pid)).hwm;
@@ -225,7 +229,9 @@ export async function runMemory({ loads, modes }: MemoryOptions): Promise<boolea
       `THUMBNAIL_WIDTHS ${defaults.THUMBNAIL_WIDTHS.join(',')}.`,
     `- Processes: \`worker\` = \`${command('src/web.ts')}\` + \`${command('workers/main.ts')}\` ` +
       `(the worker measured); \`embedded\` = \`${command('src/web.ts')}\` with ` +
-      'OFFLOAD_MODE=embedded (web and worker in one process, measured). A fresh set per row.',
+      'OFFLOAD_MODE=embedded (web and worker in one process, measured); each with the ' +
+      `Procfile's node flags (web: ${procfileNodeFlags('web').join(' ') || 'none'}; worker: ` +
+      `${procfileNodeFlags('worker').join(' ') || 'none'}). A fresh set per row.`,
     `- Load, over HTTP as a client sends it, all at once: ${BIG.width}×${BIG.height} PNG ` +
       `(${mb(files.png.length)}) and JPEG with EXIF orientation 6 (${mb(files.jpeg.length)}), ` +
       'made by sharp (noise in 8×8 blocks: small files, every pixel decoded), to POST ' +

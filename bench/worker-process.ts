@@ -40,6 +40,8 @@ export async function startWorker(
      */
     probe: boolean;
     cpuProf?: string | undefined;
+    /** More node flags (the memory suite: the Procfile's). */
+    nodeFlags?: readonly string[];
     onLog?: ((entry: LogEntry) => void) | undefined;
   },
 ): Promise<WorkerProcess> {
@@ -49,6 +51,7 @@ export async function startWorker(
       ...loader,
       ...(options.probe ? ['--import', probe] : []),
       ...(options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`] : []),
+      ...(options.nodeFlags ?? []),
     ],
     env,
     // The worker logs JSON to stdout, as to a log drain; the bench reads it.
