@@ -6,7 +6,7 @@ import { isConnectionError } from '../redis.js';
 import { parseInput, type AnyJob } from './define.js';
 import { CANCELLED, IdempotencyConflictError, QueueUnavailableError } from './errors.js';
 import { keyedIdSeed, recordKey, treeFingerprint, type KeyRecord } from './idempotency.js';
-import { settle } from './settle.js';
+import { settle, surelyNotAdded } from './settle.js';
 import { cancelChannel } from './cancel.js';
 import { childId, jobIdFor, parentIdOf } from './ids.js';
 import {
@@ -334,8 +334,8 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
         );
       return 'added' as const;
     } catch (error) {
-      // Redis answered with an error: it ran the command and refused it, nothing to settle.
-      if ((error as Error).name === 'ReplyError') throw new QueueUnavailableError(error);
+      // Redis refused it, or it was never written: nothing to settle.
+      if (surelyNotAdded(error)) throw new QueueUnavailableError(error);
       const settled = await settle(settling, `${prefix}:${root.queue}:${id}`, data.claim);
       if (settled === 'absent' || settled === 'refused') throw new QueueUnavailableError(error);
       return settled;
@@ -454,7 +454,7 @@ export function createQueueOffloader(options: QueueOffloaderOptions): Offloader 
         try {
           await queueNamed(job.queue).addBulk(batch);
         } catch (error) {
-          if ((error as Error).name === 'ReplyError') throw new QueueUnavailableError(error);
+          if (surelyNotAdded(error)) throw new QueueUnavailableError(error);
           // One MULTI: all of the batch landed or none did. Settle each (see add()).
           const settled = await Promise.all(
             batch.map(({ id }) => settle(settling, `${prefix}:${job.queue}:${id}`)),

@@ -104,3 +104,13 @@ export async function settle(
   })();
   return 'refused';
 }
+
+/**
+ * True when Redis certainly did not run the command: it answered with an error (a ReplyError:
+ * it ran and refused it), or ioredis never wrote it (no connection, and producers queue
+ * nothing offline). Anything else (a timeout, a connection lost mid-command) needs settling.
+ */
+export function surelyNotAdded(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  return error.name === 'ReplyError' || /Stream isn't writeable/.test(error.message);
+}

@@ -89,7 +89,9 @@ export function toStatus(job: Job<JobData>, bullState: string, now = Date.now())
   const unstarted = state === 'waiting' || state === 'delayed';
   if (outcome && state !== 'completed') state = outcome;
   else if (unstarted && expiresAt !== undefined && now > expiresAt) state = 'expired';
-  const finishedOn = job.finishedOn ?? (state === outcome ? outcomeAt : undefined);
+  // A marked job ended at its mark, whenever its worker then stops it (so a cancel's answer
+  // and every later read agree).
+  const finishedOn = state === outcome && outcomeAt !== undefined ? outcomeAt : job.finishedOn;
   // Marked before its last pickup: that pickup only dropped it, the handler never ran. A
   // refused job is only ever marked before its first (see settle.ts); the worker's clock, which
   // stamps the pickup when it asks, may read earlier than Redis's did for the mark.

@@ -37,7 +37,9 @@ describe('the jobs CLI (npm run jobs)', function () {
     try {
       const { stdout, stderr } = await promisify(execFile)(bin, [...scriptArgs, ...args], {
         env: { ...process.env, ...env, ...extraEnv },
-        timeout: 20_000,
+        // A bound on a hang, not a speed check: five CLIs start at once under tsx, and one
+        // waits out its 5 s connect limit; a loaded CI machine took over 20 s.
+        timeout: 60_000,
       });
       return { code: 0, stdout, stderr };
     } catch (error) {
