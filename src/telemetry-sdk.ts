@@ -99,11 +99,12 @@ export function startTelemetry({ serviceName }: { serviceName?: string | undefin
 }
 
 /**
- * A Redis span's statement (db.query.text; db.statement in the old conventions): its name and the keys it touches, never its values. The
- * default serializer writes out every argument of an EVALSHA, which for BullMQ's scripts is the
- * whole job (its msgpack'd data: an email address, a name) stringified on every enqueue, then
- * exported: personal data in the traces, and a third of the bytes the http bench exports per
- * span (530 → 352 bytes, bench/http.ts `offload+tracing`; its throughput is within noise).
+ * A Redis span's statement (db.query.text; db.statement in the old conventions): the command's
+ * name and the keys it touches, never its values. The default serializer writes out every
+ * argument of an EVALSHA, which for BullMQ's scripts is the whole job (its msgpack'd data: an
+ * email address, a name) stringified on every enqueue, then exported: personal data in the
+ * traces, and a third of the bytes the http bench exports per span (530 → 352 bytes,
+ * bench/http.ts `offload+tracing`; its throughput ratio moved within noise).
  */
 function redisStatement(name: string, args: CommandArgs): string {
   const scripted = /^(EVAL|EVALSHA|FCALL)(_RO)?$/i.test(name);
