@@ -125,6 +125,23 @@ describe('tracing: one trace from request to job, across the web and worker proc
     assert.equal(send.parentSpanId, run.spanId);
   });
 
+  it('when a job is enqueued, then the Redis spans name the command and its keys, never the job data', async () => {
+    const email = 'cy.private@example.com';
+    const { id } = await post(stack.base, '/signup', { email, name: 'Cy' });
+    const trace = traceOf(await runOf(id));
+    const statements = trace.spans
+      .map((s) => s.attributes['db.query.text'] ?? s.attributes['db.statement'])
+      .filter((statement) => typeof statement === 'string');
+    assert.ok(statements.length > 0, 'the enqueue made Redis spans in the trace');
+    for (const statement of statements) {
+      assert.ok(!statement.includes('cy.private'), `no job data in ${statement}`);
+    }
+    assert.ok(
+      statements.some((statement) => /^evalsha \S+:mail:wait /i.test(statement)),
+      `BullMQ's add script names its keys: ${statements.join(' | ')}`,
+    );
+  });
+
   it('when the worker logs inside a job, then the line carries the trace and the span it was written in, next to the request id', async () => {
     const { id } = await post(stack.base, '/signup', { email: 'bo@example.com', name: 'Bo' });
     const run = await runOf(id);
