@@ -26,9 +26,10 @@ const heartbeat = startHeartbeat({
 });
 
 exitOnSignals(log, config.SHUTDOWN_TIMEOUT_MS, [
-  ['heartbeat', () => heartbeat.stop()],
-  // Stop fetching, let active jobs finish until the deadline, hand back what is left.
+  // First, so no job starts after the signal: stop fetching, let active jobs finish until the
+  // deadline, hand back what is left.
   ['workers', (deadline) => runner.close(deadline)],
+  ['heartbeat', () => heartbeat.stop()],
   ['redis', () => quit(connection)],
   ['deps', () => closeDeps(deps)],
   // Last: the spans of everything above go out before the process exits.

@@ -130,8 +130,16 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
   // The runs under way in this process, by job id: cancels and the shutdown stop them. (Not
   // BullMQ's own signal: it would make an AbortController for every job, see execute.ts.)
   const running = new Map<string, JobRun>();
+  // Set when close() begins. BullMQ may still hand over a job whose fetch was under way as the
+  // worker began closing (a job that became ready that very moment); it goes back, unstarted.
+  let stopping = false;
 
   async function process(job: Job<JobData>, token?: string) {
+    if (stopping) {
+      await job.moveToWait(token);
+      log.info({ jobId: job.id, job: job.name }, 'job fetched as the worker stopped: handed back');
+      throw new WaitingError();
+    }
     const definition = registry.get(job.name);
     if (!definition) throw new UnrecoverableError(`no job named "${job.name}" in this worker`);
     const jobLog = log.child({
@@ -269,6 +277,7 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
     queues,
     schedules,
     async close(deadline) {
+      stopping = true;
       const closing = Promise.all([
         ...[...workers.values()].map((worker) => worker.close()),
         schedules,
