@@ -11,8 +11,9 @@ import {
   ReplayRefusedError,
   replayDeadLetter,
   UnknownQueueError,
-} from '../src/offload/dead-letters.js';
-import { QueueUnavailableError, sendAccepted } from '../src/offload/index.js';
+  QueueUnavailableError,
+  sendAccepted,
+} from '../src/offload/index.js';
 
 export interface DeadLettersOptions {
   /**

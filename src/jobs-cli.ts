@@ -13,8 +13,6 @@ import {
   ReplayRefusedError,
   replayDeadLetter,
   UnknownQueueError,
-} from './offload/dead-letters.js';
-import {
   createQueueOffloader,
   InvalidJobInputError,
   QueueUnavailableError,

@@ -1,5 +1,5 @@
 import type { Response } from 'express';
-import type { Accepted } from './offloader.js';
+import type { Accepted } from './types.js';
 
 export const statusUrl = (id: string) => `/jobs/${id}`;
 

@@ -1,6 +1,21 @@
 // The offloader core. It knows nothing of routes, jobs or workers: the job list is handed to it.
 export { backoffDelay, defineJob, DEFAULT_RETRY } from './define.js';
-export type { AnyJob, JobContext, JobDefinition, RetryPolicy } from './define.js';
+export type {
+  Accepted,
+  AnyJob,
+  CancelOutcome,
+  ChildJob,
+  EnqueueOptions,
+  FailurePolicy,
+  JobContext,
+  JobData,
+  JobDefinition,
+  JobState,
+  JobStatus,
+  Offloader,
+  RetryPolicy,
+  Workflow,
+} from './types.js';
 export {
   IdempotencyConflictError,
   InvalidEnqueueOptionsError,
@@ -15,15 +30,6 @@ export { runJob } from './execute.js';
 export { createInlineOffloader } from './inline.js';
 export { child } from './offloader.js';
 export { chain, chord, chunks, group, step } from './workflow.js';
-export type { FailurePolicy, Workflow } from './workflow.js';
-export type {
-  Accepted,
-  CancelOutcome,
-  ChildJob,
-  EnqueueOptions,
-  JobData,
-  Offloader,
-} from './offloader.js';
 export { fingerprint } from './idempotency.js';
 export { JOB_ID } from './ids.js';
 export { createQueueOffloader, jobOptions, RETENTION, retention, SETTLE_WAIT_MS } from './queue.js';
@@ -34,5 +40,16 @@ export { startRunner } from './runner.js';
 export type { Runner } from './runner.js';
 export type { JobTracing, Outcome, RunOutcome, TracedRun } from './tracing.js';
 export { FINAL_STATES } from './status.js';
-export type { JobState, JobStatus } from './status.js';
 export { sendAccepted, statusUrl } from './express.js';
+export { consoleLogger } from './logger.js';
+export type { LogFn, Logger } from './logger.js';
+export { isConnectionError } from './connection-error.js';
+export {
+  findJob,
+  listDeadLetters,
+  MAX_PAGE,
+  ReplayRefusedError,
+  replayDeadLetter,
+  UnknownQueueError,
+} from './dead-letters.js';
+export type { DeadLetter, DeadLetterPage, DeadLetterSource } from './dead-letters.js';

@@ -1,17 +1,12 @@
-import type { Logger } from '../logger.js';
-import { parseInput, type AnyJob } from './define.js';
+import type { Logger } from './logger.js';
+import { parseInput } from './define.js';
 import { runJob } from './execute.js';
 import { IdempotencyConflictError } from './errors.js';
 import { childId, jobIdFor } from './ids.js';
 import { keyedIdSeed, recordKey, treeFingerprint, type KeyRecord } from './idempotency.js';
-import {
-  asWorkflow,
-  refuseInBatches,
-  type Accepted,
-  type EnqueueOptions,
-  type Offloader,
-} from './offloader.js';
-import { sumProgress, type JobStatus } from './status.js';
+import { asWorkflow, refuseInBatches } from './offloader.js';
+import { sumProgress } from './status.js';
+import type { Accepted, AnyJob, EnqueueOptions, JobStatus, Offloader } from './types.js';
 import { timing } from './timing.js';
 import { compile, type FlowNode } from './workflow.js';
 

@@ -1,23 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import { FlowProducer, Job, Queue, QueueEvents, type FlowJob, type JobsOptions } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
-import type { Logger } from '../logger.js';
-import { isConnectionError } from '../redis.js';
-import { parseInput, type AnyJob } from './define.js';
+import type { Logger } from './logger.js';
+import { isConnectionError } from './connection-error.js';
+import { parseInput } from './define.js';
 import { CANCELLED, IdempotencyConflictError, QueueUnavailableError } from './errors.js';
 import { keyedIdSeed, recordKey, treeFingerprint, type KeyRecord } from './idempotency.js';
 import { settle, surelyNotAdded } from './settle.js';
 import { cancelChannel } from './cancel.js';
 import { childId, jobIdFor, parentIdOf } from './ids.js';
-import {
-  asWorkflow,
-  refuseInBatches,
-  type Accepted,
-  type EnqueueOptions,
-  type JobData,
-  type JobEventListener,
-  type Offloader,
-} from './offloader.js';
+import { asWorkflow, refuseInBatches } from './offloader.js';
+import type {
+  Accepted,
+  AnyJob,
+  EnqueueOptions,
+  JobData,
+  JobEventListener,
+  Offloader,
+} from './types.js';
 import type { Registry } from './registry.js';
 import { FINAL_STATES, sumProgress, toState, toStatus, type Progress } from './status.js';
 import { timing } from './timing.js';

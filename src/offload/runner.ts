@@ -8,13 +8,13 @@ import {
   type MinimalJob,
 } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
-import type { Logger } from '../logger.js';
-import { isConnectionError } from '../redis.js';
+import type { Logger } from './logger.js';
+import { isConnectionError } from './connection-error.js';
 import { listenForCancels } from './cancel.js';
 import { backoffDelay, DEFAULT_RETRY } from './define.js';
 import { CANCEL_REASON, JobCancelledError, PermanentError, RetryLaterError } from './errors.js';
 import { startJob, type JobRun } from './execute.js';
-import type { JobData } from './offloader.js';
+import type { JobData } from './types.js';
 import { createQueueOffloader, RETENTION, type Retention } from './queue.js';
 import type { Registry } from './registry.js';
 import { reconcileSchedules } from './schedules.js';

@@ -3,7 +3,7 @@
 // runs and nothing is loaded, so an app that does not trace pays nothing.
 import { UnrecoverableError, type Job, type Telemetry } from 'bullmq';
 import { CANCEL_REASON } from './errors.js';
-import type { JobData } from './offloader.js';
+import type { JobData } from './types.js';
 
 /** One run (attempt) of a job, as tracing sees it. */
 export interface TracedRun {
