@@ -5,9 +5,17 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { renderCards, zipReport } from '../jobs/index.js';
 import type { Deps } from '../src/deps.js';
-import { enqueueOptions, HttpError, keyedTo, parseOr400 } from '../src/http.js';
+import { HttpError, parseOr400 } from '../src/http.js';
 import { jsonBody as jsonParser } from '../src/json-body.js';
-import { chain, chunks, sendAccepted, step, type Offloader } from '../src/offload/index.js';
+import {
+  chain,
+  chunks,
+  enqueueOptions,
+  keyedTo,
+  sendAccepted,
+  step,
+  type Offloader,
+} from '../src/offload/index.js';
 import {
   parseRosterCsv,
   RosterError,

@@ -4,10 +4,10 @@ import { Router } from 'express';
 import { makeThumbnail } from '../jobs/index.js';
 import { uploadKey } from '../jobs/make-thumbnail.js';
 import type { Deps } from '../src/deps.js';
-import { enqueueOptions, HttpError, keyedTo } from '../src/http.js';
+import { HttpError } from '../src/http.js';
 import { ImageCheck } from '../src/images/check.js';
 import { ImageError, type ImageProblem } from '../src/images/formats.js';
-import { sendAccepted, type Offloader } from '../src/offload/index.js';
+import { enqueueOptions, keyedTo, sendAccepted, type Offloader } from '../src/offload/index.js';
 import { receiveFile } from '../src/upload.js';
 
 const STATUS: Record<ImageProblem, number> = {

@@ -18,6 +18,7 @@ export type {
 } from './types.js';
 export {
   IdempotencyConflictError,
+  InvalidIdempotencyKeyError,
   InvalidEnqueueOptionsError,
   InvalidJobInputError,
   JobCancelledError,
@@ -40,7 +41,18 @@ export { startRunner } from './runner.js';
 export type { Runner } from './runner.js';
 export type { JobTracing, Outcome, RunOutcome, TracedRun } from './tracing.js';
 export { FINAL_STATES } from './status.js';
-export { sendAccepted, statusUrl } from './express.js';
+export {
+  enqueueOptions,
+  errorResponse,
+  JOBS_PATH,
+  keyedTo,
+  offloadErrors,
+  requestOptions,
+  sendAccepted,
+  statusUrl,
+} from './express.js';
+export { jobsRouter } from './router.js';
+export type { JobsRouterOptions } from './router.js';
 export { consoleLogger } from './logger.js';
 export type { LogFn, Logger } from './logger.js';
 export { isConnectionError } from './connection-error.js';

@@ -1,17 +1,34 @@
 import { Router, type Request } from 'express';
-import { FINAL_STATES, JOB_ID, type JobStatus, type Offloader } from '../src/offload/index.js';
+import { JOBS_PATH } from './express.js';
+import { JOB_ID } from './ids.js';
+import { consoleLogger, type Logger } from './logger.js';
+import { FINAL_STATES } from './status.js';
+import type { JobStatus, Offloader } from './types.js';
 
 /** How often an open event stream re-reads the status anyway and sends a keep-alive. */
 const REFRESH_MS = 2_000;
 
 const notFound = (id: string) => ({ error: `no job ${id}` });
 
+export interface JobsRouterOptions {
+  offloader: Offloader;
+  /** Where the routes are: `/jobs` unless given (pass the same to `sendAccepted`). */
+  basePath?: string;
+  /** For a failed status refresh, when the request carries no `req.log` of its own. */
+  log?: Logger;
+}
+
 /**
  * GET /jobs/:id (the status), GET /jobs/:id/events (the same, live, as server-sent events) and
- * DELETE /jobs/:id (cancel).
+ * DELETE /jobs/:id (cancel), under `basePath`.
  */
-export function jobsRouter({ offloader }: { offloader: Offloader }): Router {
+export function jobsRouter({
+  offloader,
+  basePath = JOBS_PATH,
+  log = consoleLogger(),
+}: JobsRouterOptions): Router {
   const router = Router();
+  const path = `${basePath}/:id`;
 
   async function find(req: Request<{ id: string }>) {
     const { id } = req.params;
@@ -19,7 +36,7 @@ export function jobsRouter({ offloader }: { offloader: Offloader }): Router {
     return JOB_ID.test(id) ? offloader.status(id) : null;
   }
 
-  router.get('/jobs/:id', async (req, res) => {
+  router.get<string, { id: string }>(path, async (req, res) => {
     const status = await find(req);
     if (!status) {
       res.status(404).json(notFound(req.params.id));
@@ -29,7 +46,7 @@ export function jobsRouter({ offloader }: { offloader: Offloader }): Router {
   });
 
   // Cancel. The id is the capability, as for reading the status: whoever may watch may stop.
-  router.delete('/jobs/:id', async (req, res) => {
+  router.delete<string, { id: string }>(path, async (req, res) => {
     const { id } = req.params;
     const cancelled = JOB_ID.test(id) ? await offloader.cancel(id) : null;
     if (!cancelled) res.status(404).json(notFound(id));
@@ -42,7 +59,7 @@ export function jobsRouter({ offloader }: { offloader: Offloader }): Router {
     }
   });
 
-  router.get('/jobs/:id/events', async (req, res) => {
+  router.get<string, { id: string }>(`${path}/events`, async (req, res) => {
     const first = await find(req);
     if (!first) {
       res.status(404).json(notFound(req.params.id));
@@ -77,7 +94,7 @@ export function jobsRouter({ offloader }: { offloader: Offloader }): Router {
           else res.end();
         },
         (error: unknown) => {
-          req.log.warn({ err: error }, 'status refresh failed');
+          ((req as { log?: Logger }).log ?? log).warn({ err: error }, 'status refresh failed');
         },
       );
     }, REFRESH_MS);
