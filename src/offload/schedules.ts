@@ -5,7 +5,7 @@ import { Queue, type RepeatOptions } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from './logger.js';
 import type { AnyJob, JobData } from './types.js';
-import { jobOptions } from './queue.js';
+import { jobOptions } from './job-options.js';
 import type { Registry } from './registry.js';
 import { isConnectionError } from './connection-error.js';
 
