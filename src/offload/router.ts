@@ -1,4 +1,4 @@
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { JOBS_PATH } from './express.js';
 import { JOB_ID } from './ids.js';
 import { consoleLogger, type Logger } from './logger.js';
@@ -65,48 +65,61 @@ export function jobsRouter({
       res.status(404).json(notFound(req.params.id));
       return;
     }
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream',
-      'Cache-Control': 'no-store',
-      'X-Accel-Buffering': 'no', // nginx and some PaaS routers buffer otherwise
-    });
-
-    let last = '';
-    const send = (status: JobStatus) => {
-      if (res.writableEnded) return;
-      const json = JSON.stringify(status);
-      if (json !== last) {
-        const event = FINAL_STATES.has(status.state) ? status.state : 'status';
-        res.write(`event: ${event}\ndata: ${json}\n\n`);
-        last = json;
-      }
-      if (FINAL_STATES.has(status.state)) res.end();
-    };
-
-    // Subscribe first, then read the status again: an update between the two cannot be lost.
-    const unsubscribe = await offloader.watch(first.id, send);
-    // Events can still be missed (a Redis reconnect); a slow re-read is the safety net.
-    const timer = setInterval(() => {
-      res.write(': keep-alive\n\n');
-      offloader.status(first.id).then(
-        (status) => {
-          if (status) send(status);
-          else res.end();
-        },
-        (error: unknown) => {
-          ((req as { log?: Logger }).log ?? log).warn({ err: error }, 'status refresh failed');
-        },
-      );
-    }, REFRESH_MS);
-    // 'close' comes when the stream ends either way: the job finished, or the client left.
-    const cleanup = () => {
-      clearInterval(timer);
-      unsubscribe();
-    };
-    if (res.closed) cleanup();
-    else res.once('close', cleanup);
-    send((await offloader.status(first.id)) ?? first);
+    await streamEvents(offloader, first, res, (req as { log?: Logger }).log ?? log);
   });
 
   return router;
+}
+
+/**
+ * The job's status as server-sent events: each change as it comes, the final state last, then
+ * the stream ends.
+ */
+async function streamEvents(
+  offloader: Offloader,
+  first: JobStatus,
+  res: Response,
+  log: Logger,
+): Promise<void> {
+  res.writeHead(200, {
+    'Content-Type': 'text/event-stream',
+    'Cache-Control': 'no-store',
+    'X-Accel-Buffering': 'no', // nginx and some PaaS routers buffer otherwise
+  });
+
+  let last = '';
+  const send = (status: JobStatus) => {
+    if (res.writableEnded) return;
+    const json = JSON.stringify(status);
+    if (json !== last) {
+      const event = FINAL_STATES.has(status.state) ? status.state : 'status';
+      res.write(`event: ${event}\ndata: ${json}\n\n`);
+      last = json;
+    }
+    if (FINAL_STATES.has(status.state)) res.end();
+  };
+
+  // Subscribe first, then read the status again: an update between the two cannot be lost.
+  const unsubscribe = await offloader.watch(first.id, send);
+  // Events can still be missed (a Redis reconnect); a slow re-read is the safety net.
+  const timer = setInterval(() => {
+    res.write(': keep-alive\n\n');
+    offloader.status(first.id).then(
+      (status) => {
+        if (status) send(status);
+        else res.end();
+      },
+      (error: unknown) => {
+        log.warn({ err: error }, 'status refresh failed');
+      },
+    );
+  }, REFRESH_MS);
+  // 'close' comes when the stream ends either way: the job finished, or the client left.
+  const cleanup = () => {
+    clearInterval(timer);
+    unsubscribe();
+  };
+  if (res.closed) cleanup();
+  else res.once('close', cleanup);
+  send((await offloader.status(first.id)) ?? first);
 }
