@@ -3,7 +3,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { sendEmail } from '../jobs/index.js';
 import type { Deps } from '../src/deps.js';
-import { HttpError, parseOr400 } from '../src/http.js';
+import { HttpError, parseOr400 } from '../src/http/errors.js';
 import { requestOptions, runJob, sendAccepted, type Offloader } from '../src/offload/index.js';
 
 const signupBody = z.strictObject({

@@ -8,7 +8,7 @@ import {
   webhookUrl,
 } from '../jobs/call-webhook.js';
 import type { Deps } from '../src/deps.js';
-import { parseOr400 } from '../src/http.js';
+import { parseOr400 } from '../src/http/errors.js';
 import { requestOptions, sendAccepted, type Offloader } from '../src/offload/index.js';
 
 /**

@@ -12,7 +12,7 @@ import type { JobData, JobStatus } from './types.js';
 /** Where dead letters are read: the registry's queues, as BullMQ handles, and its jobs. */
 export interface DeadLetterSource {
   registry: Registry;
-  /** One handle per queue (src/monitor.ts makes them), on the queues' prefix. */
+  /** One handle per queue (the caller's: this app's monitor makes them), on the queues' prefix. */
   queues: readonly Queue[];
 }
 

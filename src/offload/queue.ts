@@ -18,7 +18,7 @@ import { compile } from './workflow.js';
 
 export interface QueueOffloaderOptions {
   registry: Registry;
-  /** A fail-fast producer connection (the app's, e.g. src/redis/connections.ts). */
+  /** A fail-fast producer connection: no offline queue, a short command timeout. */
   connection: Redis | Cluster;
   /** Makes the connections job events need (blocking reads); called lazily, once per queue. */
   eventsConnection: () => Redis | Cluster;

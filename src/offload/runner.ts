@@ -18,7 +18,7 @@ export interface RunnerOptions<Deps> {
   registry: Registry;
   /** Which queues to consume: '*' for every queue a job names (Celery's `-Q`). */
   queues: '*' | readonly string[];
-  /** A worker connection (waits and reconnects, see src/redis.ts); BullMQ duplicates it. */
+  /** A worker connection (`maxRetriesPerRequest: null`: it waits and reconnects); BullMQ duplicates it. */
   connection: Redis | Cluster;
   prefix: string;
   /** Jobs run at once, per queue: `default`, or the queue's own number. */

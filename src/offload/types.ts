@@ -26,7 +26,7 @@ export interface JobContext<Deps = unknown> {
   signal: AbortSignal;
   /** 0..100, or any small JSON the status page can show. */
   progress(value: number | object): Promise<void>;
-  /** What the process handed to every job (mailer, storage, ...): see src/deps.ts. */
+  /** What the process handed to every job (mailer, storage, ...): the runner's `deps`. */
   deps: Deps;
   /** Enqueues a follow-up job (give it a `key` so a re-run of this job does not add it twice). */
   enqueue: Offloader['enqueue'];

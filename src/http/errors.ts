@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { z } from 'zod';
 import { answerThenDrain } from './drain.js';
-import { errorResponse } from './offload/index.js';
+import { errorResponse } from '../offload/index.js';
 
 /** An error with an HTTP status whose message (and problems) the client may read. */
 export class HttpError extends Error {

@@ -1,8 +1,8 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
 
 // The offloader core's test (src/offload/ imports nothing of the app): one test for both.
-export { isConnectionError } from './offload/index.js';
+export { isConnectionError } from '../offload/index.js';
 
 /** How long a producer command may take before the request gives up and answers 503. */
 export const PRODUCER_COMMAND_TIMEOUT_MS = 1_000;
