@@ -3,8 +3,8 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { sendEmail } from '../jobs/index.js';
 import type { Deps } from '../src/deps.js';
-import { enqueueOptions, HttpError, keyedTo, parseOr400 } from '../src/http.js';
-import { runJob, sendAccepted, type Offloader } from '../src/offload/index.js';
+import { HttpError, parseOr400 } from '../src/http/errors.js';
+import { requestOptions, runJob, sendAccepted, type Offloader } from '../src/offload/index.js';
 
 const signupBody = z.strictObject({
   email: z.email().max(254),
@@ -49,11 +49,7 @@ export function signupRouter({ offloader, deps }: { offloader: Offloader; deps: 
       return;
     }
 
-    const options = enqueueOptions(req);
-    const accepted = await offloader.enqueue(sendEmail, input, {
-      ...options,
-      ...keyedTo(req, options, body),
-    });
+    const accepted = await offloader.enqueue(sendEmail, input, requestOptions(req, body));
     res.set('Server-Timing', `enqueue;dur=${(performance.now() - started).toFixed(1)}`);
     sendAccepted(res, accepted);
   });

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { devEnvironment } from './dev/env.js';
 import { devProcess, parseProcfile, type DevProcess } from './dev/procfile.js';
 import { WATCHED, watchSources } from './dev/watch.js';
-import { redisServerArgs } from './redis-server.js';
+import { redisServerArgs } from './redis/server.js';
 
 const DEV_REDIS_PORT = 6390;
 /**

@@ -2,11 +2,11 @@
 // dashboard reads. Made by the entry point (it owns connections), handed to createApp.
 import { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
-import type { Config } from './config.js';
+import type { Config } from '../config.js';
 import { countWorkers } from './heartbeat.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { inspectRedis, judgeMemory, type RedisFindings } from './preflight.js';
+import { inspectRedis, judgeMemory, type RedisFindings } from '../redis/preflight.js';
 import {
   connectionProblem,
   connectWorker,
@@ -14,7 +14,7 @@ import {
   isConnectionError,
   redisAddress,
   type TlsOptions,
-} from './redis.js';
+} from '../redis/connections.js';
 
 export interface Readiness {
   ok: boolean;
