@@ -214,7 +214,8 @@ describe('Procfile processes (web + worker as child processes)', function () {
       smtp.delayMs = 0;
       const next = await startWorker();
       await completed(statusUrl);
-      assert.ok(next.lines.some((l) => l.msg === 'job completed' && l.jobId === id));
+      // Its log line was written before the completion, but may reach this process after it.
+      await next.waitForLog((l) => l.msg === 'job completed' && l.jobId === id);
     } finally {
       smtp.delayMs = 0;
     }
