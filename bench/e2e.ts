@@ -70,6 +70,9 @@ export interface E2eOptions {
   celeryJobs: number;
   /** Writes V8 CPU profiles of the bare and offload workers into this directory. */
   cpuProf?: string | undefined;
+  /** Comma-separated variants (e.g. `offload,offload+tracing`); a run with fewer than all
+   * leaves RESULTS.md alone. Default: all. */
+  only?: string | undefined;
 }
 
 interface Drain {
@@ -112,10 +115,18 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
   if (![rounds, jobs, celeryJobs].every((n) => Number.isInteger(n) && n >= 1)) {
     throw new Error('bad e2e options: --rounds, --jobs, --celery-jobs are whole numbers ≥ 1');
   }
+  const only = options.only?.split(',').map((kind) => kind.trim());
+  const unknownKinds = only?.filter((kind) => !(KINDS as readonly string[]).includes(kind));
+  if (unknownKinds?.length) throw new Error(`unknown e2e variants: ${unknownKinds.join(', ')}`);
+  const wanted = (kind: Kind) => !only || only.includes(kind);
+  const partial = KINDS.some((kind) => !wanted(kind));
   const started = start();
   const { redis, dir, admin, redisVersion } = await suiteRedis('e2e');
   const redisSettings = await admin.config('GET', 'appendonly', 'appendfsync', 'maxmemory-policy');
-  const peer = celery();
+  const peer =
+    wanted('celery-prefork') || wanted('celery-threads')
+      ? celery()
+      : { missing: 'not asked for (--only)' };
   if ('missing' in peer) console.log(`Celery rows missing: ${peer.missing}`);
 
   // --- The workers: one per variant and concurrency, started once, idle between drains ---
@@ -129,6 +140,7 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
   const preload = ['--import', script('src/telemetry.ts')];
   for (const concurrency of CONCURRENCIES) {
     for (const kind of ['bare', 'offload', 'offload+tracing', 'bare-logged'] as const) {
+      if (!wanted(kind)) continue;
       const prefix = `${kind.replace('+', '-')}-c${concurrency}`;
       const queue = new Queue<JobData>(noop.queue, { connection: admin, prefix });
       onCleanup(() => queue.close());
@@ -176,52 +188,54 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
       if (kind.startsWith('offload')) logFiles.push({ variant, file });
     }
     // bee-queue: filled under another name, then both keys renamed onto the worker's queue.
-    const name = `noop-c${concurrency}`;
-    const fillName = `fill-c${concurrency}`;
-    const filler = new BeeQueue<object>(fillName, {
-      redis: { url: redis.url },
-      isWorker: false,
-      getEvents: false,
-      sendEvents: false,
-    });
-    onCleanup(() => filler.close());
-    variants.push({
-      kind: 'bee',
-      concurrency,
-      consumer: await startNoopWorker(`bee-c${concurrency}`, 'bee', {
-        url: redis.url,
+    if (wanted('bee')) {
+      const name = `noop-c${concurrency}`;
+      const fillName = `fill-c${concurrency}`;
+      const filler = new BeeQueue<object>(fillName, {
+        redis: { url: redis.url },
+        isWorker: false,
+        getEvents: false,
+        sendEvents: false,
+      });
+      onCleanup(() => filler.close());
+      variants.push({
+        kind: 'bee',
         concurrency,
-        queue: name,
-      }),
-      jobs,
-      async prefill(count) {
-        await admin.unlink(`bq:${name}:jobs`, `bq:${name}:succeeded`);
-        for (let i = 0; i < count; i += 1_000) {
-          const batch = Array.from({ length: Math.min(1_000, count - i) }, () =>
-            filler.createJob({}),
-          );
-          const errors = await filler.saveAll(batch);
-          if (errors.size > 0) throw new Error(`bee-queue saveAll: ${errors.size} errors`);
-        }
-      },
-      release: () =>
-        admin
-          .multi()
-          .rename(`bq:${fillName}:jobs`, `bq:${name}:jobs`)
-          .rename(`bq:${fillName}:waiting`, `bq:${name}:waiting`)
-          .exec(),
-      async left() {
-        const [waiting, active, failed] = await Promise.all([
-          admin.llen(`bq:${name}:waiting`),
-          admin.llen(`bq:${name}:active`),
-          admin.scard(`bq:${name}:failed`),
-        ]);
-        return waiting + active + failed;
-      },
-    });
+        consumer: await startNoopWorker(`bee-c${concurrency}`, 'bee', {
+          url: redis.url,
+          concurrency,
+          queue: name,
+        }),
+        jobs,
+        async prefill(count) {
+          await admin.unlink(`bq:${name}:jobs`, `bq:${name}:succeeded`);
+          for (let i = 0; i < count; i += 1_000) {
+            const batch = Array.from({ length: Math.min(1_000, count - i) }, () =>
+              filler.createJob({}),
+            );
+            const errors = await filler.saveAll(batch);
+            if (errors.size > 0) throw new Error(`bee-queue saveAll: ${errors.size} errors`);
+          }
+        },
+        release: () =>
+          admin
+            .multi()
+            .rename(`bq:${fillName}:jobs`, `bq:${name}:jobs`)
+            .rename(`bq:${fillName}:waiting`, `bq:${name}:waiting`)
+            .exec(),
+        async left() {
+          const [waiting, active, failed] = await Promise.all([
+            admin.llen(`bq:${name}:waiting`),
+            admin.llen(`bq:${name}:active`),
+            admin.scard(`bq:${name}:failed`),
+          ]);
+          return waiting + active + failed;
+        },
+      });
+    }
     // Celery: published to a fill list, then renamed onto the list the worker pops.
     if (celeryProducer) {
-      for (const pool of ['prefork', 'threads'] as const) {
+      for (const pool of (['prefork', 'threads'] as const).filter((p) => wanted(`celery-${p}`))) {
         const queue = `celery-${pool}-c${concurrency}`;
         variants.push({
           kind: `celery-${pool}`,
@@ -429,7 +443,11 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
     '',
   ].join('\n');
   console.log(`\n${summary.join('\n')}`);
-  if (rounds >= MIN_ROUNDS_TO_WRITE && !options.cpuProf) writeSection('e2e', full);
-  else console.log('\n(under 3 rounds, or profiled workers: RESULTS.md left as it was)');
+  if (rounds >= MIN_ROUNDS_TO_WRITE && !options.cpuProf && !partial) writeSection('e2e', full);
+  else {
+    console.log(
+      '\n(under 3 rounds, profiled workers, or a partial run (--only): RESULTS.md left as it was)',
+    );
+  }
   return pass;
 }
