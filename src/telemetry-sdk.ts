@@ -33,7 +33,9 @@ export function startTelemetry({ serviceName }: { serviceName?: string | undefin
   // Only commands made inside a trace: a worker's idle polling starts none.
   const redis = new IORedisInstrumentation({
     requireParentSpan: true,
-    dbStatementSerializer: redisStatement,
+    // Not even a statement for a command that makes no span (see quietUnder).
+    dbStatementSerializer: (name, args) =>
+      insideScope(BULLMQ, trace.getSpan(context.active())) ? '' : redisStatement(name, args),
   });
   const sdk = new NodeSDK({
     ...(serviceName && { serviceName }),
@@ -104,10 +106,10 @@ export function startTelemetry({ serviceName }: { serviceName?: string | undefin
 
 /**
  * The request span's name and http.route, from the route Express matched (`POST /signup`), read
- * when the response ends. This replaces @opentelemetry/instrumentation-express, which does the
- * same through a wrapper around every router, middleware and handler of every request: with
- * its layer spans all ignored it still cost about as much as a span per request (bench/http.ts)
- * and named nothing more. A request no route matched (a 404) keeps the method alone.
+ * when the response ends. This replaces @opentelemetry/instrumentation-express, which named it
+ * through a wrapper around every router, middleware and handler of every request (a dozen),
+ * run even with all their spans ignored: 1.8 % of the traced web process's CPU in a profile of
+ * the http bench, for one name. A request no route matched (a 404) keeps the method alone.
  */
 function nameByRoute(span: Span, request: IncomingMessage | object): void {
   const { route, baseUrl, method } = request as {
@@ -129,17 +131,15 @@ function nameByRoute(span: Span, request: IncomingMessage | object): void {
  * trace, the app's own (rate limits, idempotency keys, a job's Redis work), keeps its span.
  */
 function quietUnder(scope: string, provider: TracerProvider): TracerProvider {
-  const inside = (parent: Span | undefined) =>
-    parent !== undefined &&
-    'instrumentationScope' in parent &&
-    (parent.instrumentationScope as { name?: unknown } | undefined)?.name === scope;
   return {
     getTracer(name, version, options): Tracer {
       const tracer = provider.getTracer(name, version, options);
       return {
         startSpan(spanName, spanOptions, ctx = context.active()) {
           const parent = trace.getSpan(ctx);
-          if (parent && inside(parent)) return trace.wrapSpanContext(parent.spanContext());
+          if (parent && insideScope(scope, parent)) {
+            return trace.wrapSpanContext(parent.spanContext());
+          }
           return tracer.startSpan(spanName, spanOptions, ctx);
         },
         startActiveSpan: tracer.startActiveSpan.bind<Tracer['startActiveSpan']>(tracer),
@@ -147,6 +147,12 @@ function quietUnder(scope: string, provider: TracerProvider): TracerProvider {
     },
   };
 }
+
+/** Whether `span` was made by the tracer named `scope` (the SDK's spans name theirs). */
+const insideScope = (scope: string, span: Span | undefined): boolean =>
+  span !== undefined &&
+  'instrumentationScope' in span &&
+  (span.instrumentationScope as { name?: unknown } | undefined)?.name === scope;
 
 /**
  * A Redis span's statement (db.query.text; db.statement in the old conventions): the command's
