@@ -70,6 +70,9 @@ export interface E2eOptions {
   celeryJobs: number;
   /** Writes V8 CPU profiles of the bare and offload workers into this directory. */
   cpuProf?: string | undefined;
+  /** Comma-separated variants (e.g. `offload,offload+tracing`); a run with fewer than all
+   * leaves RESULTS.md alone. Default: all. */
+  only?: string | undefined;
 }
 
 interface Drain {
@@ -112,10 +115,18 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
   if (![rounds, jobs, celeryJobs].every((n) => Number.isInteger(n) && n >= 1)) {
     throw new Error('bad e2e options: --rounds, --jobs, --celery-jobs are whole numbers ≥ 1');
   }
+  const only = options.only?.split(',').map((kind) => kind.trim());
+  const unknownKinds = only?.filter((kind) => !(KINDS as readonly string[]).includes(kind));
+  if (unknownKinds?.length) throw new Error(`unknown e2e variants: ${unknownKinds.join(', ')}`);
+  const wanted = (kind: Kind) => !only || only.includes(kind);
+  const partial = KINDS.some((kind) => !wanted(kind));
   const started = start();
   const { redis, dir, admin, redisVersion } = await suiteRedis('e2e');
   const redisSettings = await admin.config('GET', 'appendonly', 'appendfsync', 'maxmemory-policy');
-  const peer = celery();
+  const peer =
+    wanted('celery-prefork') || wanted('celery-threads')
+      ? celery()
+      : { missing: 'not asked for (--only)' };
   if ('missing' in peer) console.log(`Celery rows missing: ${peer.missing}`);
 
   // --- The workers: one per variant and concurrency, started once, idle between drains ---
@@ -129,6 +140,7 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
   const preload = ['--import', script('src/telemetry.ts')];
   for (const concurrency of CONCURRENCIES) {
     for (const kind of ['bare', 'offload', 'offload+tracing', 'bare-logged'] as const) {
+      if (!wanted(kind)) continue;
       const prefix = `${kind.replace('+', '-')}-c${concurrency}`;
       const queue = new Queue<JobData>(noop.queue, { connection: admin, prefix });
       onCleanup(() => queue.close());
@@ -176,52 +188,54 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
       if (kind.startsWith('offload')) logFiles.push({ variant, file });
     }
     // bee-queue: filled under another name, then both keys renamed onto the worker's queue.
-    const name = `noop-c${concurrency}`;
-    const fillName = `fill-c${concurrency}`;
-    const filler = new BeeQueue<object>(fillName, {
-      redis: { url: redis.url },
-      isWorker: false,
-      getEvents: false,
-      sendEvents: false,
-    });
-    onCleanup(() => filler.close());
-    variants.push({
-      kind: 'bee',
-      concurrency,
-      consumer: await startNoopWorker(`bee-c${concurrency}`, 'bee', {
-        url: redis.url,
+    if (wanted('bee')) {
+      const name = `noop-c${concurrency}`;
+      const fillName = `fill-c${concurrency}`;
+      const filler = new BeeQueue<object>(fillName, {
+        redis: { url: redis.url },
+        isWorker: false,
+        getEvents: false,
+        sendEvents: false,
+      });
+      onCleanup(() => filler.close());
+      variants.push({
+        kind: 'bee',
         concurrency,
-        queue: name,
-      }),
-      jobs,
-      async prefill(count) {
-        await admin.unlink(`bq:${name}:jobs`, `bq:${name}:succeeded`);
-        for (let i = 0; i < count; i += 1_000) {
-          const batch = Array.from({ length: Math.min(1_000, count - i) }, () =>
-            filler.createJob({}),
-          );
-          const errors = await filler.saveAll(batch);
-          if (errors.size > 0) throw new Error(`bee-queue saveAll: ${errors.size} errors`);
-        }
-      },
-      release: () =>
-        admin
-          .multi()
-          .rename(`bq:${fillName}:jobs`, `bq:${name}:jobs`)
-          .rename(`bq:${fillName}:waiting`, `bq:${name}:waiting`)
-          .exec(),
-      async left() {
-        const [waiting, active, failed] = await Promise.all([
-          admin.llen(`bq:${name}:waiting`),
-          admin.llen(`bq:${name}:active`),
-          admin.scard(`bq:${name}:failed`),
-        ]);
-        return waiting + active + failed;
-      },
-    });
+        consumer: await startNoopWorker(`bee-c${concurrency}`, 'bee', {
+          url: redis.url,
+          concurrency,
+          queue: name,
+        }),
+        jobs,
+        async prefill(count) {
+          await admin.unlink(`bq:${name}:jobs`, `bq:${name}:succeeded`);
+          for (let i = 0; i < count; i += 1_000) {
+            const batch = Array.from({ length: Math.min(1_000, count - i) }, () =>
+              filler.createJob({}),
+            );
+            const errors = await filler.saveAll(batch);
+            if (errors.size > 0) throw new Error(`bee-queue saveAll: ${errors.size} errors`);
+          }
+        },
+        release: () =>
+          admin
+            .multi()
+            .rename(`bq:${fillName}:jobs`, `bq:${name}:jobs`)
+            .rename(`bq:${fillName}:waiting`, `bq:${name}:waiting`)
+            .exec(),
+        async left() {
+          const [waiting, active, failed] = await Promise.all([
+            admin.llen(`bq:${name}:waiting`),
+            admin.llen(`bq:${name}:active`),
+            admin.scard(`bq:${name}:failed`),
+          ]);
+          return waiting + active + failed;
+        },
+      });
+    }
     // Celery: published to a fill list, then renamed onto the list the worker pops.
     if (celeryProducer) {
-      for (const pool of ['prefork', 'threads'] as const) {
+      for (const pool of (['prefork', 'threads'] as const).filter((p) => wanted(`celery-${p}`))) {
         const queue = `celery-${pool}-c${concurrency}`;
         variants.push({
           kind: `celery-${pool}`,
@@ -412,7 +426,7 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
     '- Variants, one worker process per variant and concurrency, all started once and idle between drains: ' +
       '`bare` = a BullMQ Worker (defaults, same concurrency) with an async no-op processor; ' +
       '`bare + the runner’s 2 log lines` = the same Worker writing the two lines our runner writes per job (a pino child logger with the same fields, synchronous writes to a file): a reference row that separates what logging costs from the rest of the runtime; ' +
-      '`offload + tracing` = the same worker with tracing on (OTLP http/protobuf to a counting sink in the bench process, bench/otlp-sink.ts; always_on sampling, a batch queue big enough that no span is dropped): BullMQ’s consumer span, the run span and the ioredis spans inside it, for each job; the jobs are pre-filled without a trace, so each job is a trace of its own; ' +
+      '`offload + tracing` = the same worker with tracing on (OTLP http/protobuf to a counting sink in the bench process, bench/otlp-sink.ts; always_on sampling, a batch queue big enough that no span is dropped): BullMQ’s consumer (process) span, the run span inside it and BullMQ’s complete span (a Redis command BullMQ sends inside its own span makes no span: src/process/telemetry-sdk.ts), for each job; the jobs are pre-filled without a trace, so each job is a trace of its own; ' +
       '`offload` = bench/noop-worker.ts, started as the Procfile starts the worker, with the `--import` tracing preload and no OTEL_* variable (tracing unset): `startRunner` wired as src/process/boot.ts `startWorkers` wires it (the config’s defaults: lock 30 s, stalled check 30 s, retention, the runner’s unbounded limiter; pino at info to a file, as to a log drain), with a registry of one no-op job (bench/noop.ts), so every job goes through the runner’s process() and runJob (input re-validated, time limit, two log lines); ' +
       '`bee-queue` = a bee-queue worker with its defaults; ' +
       '`Celery` = `celery worker --pool prefork|threads -c N -l INFO --without-heartbeat --without-gossip --without-mingle`, task `acks_late` (acked after it ran, as BullMQ’s jobs are), no result backend, default prefetch (4 per process/thread).',
@@ -429,7 +443,11 @@ export async function runE2e(options: E2eOptions): Promise<boolean> {
     '',
   ].join('\n');
   console.log(`\n${summary.join('\n')}`);
-  if (rounds >= MIN_ROUNDS_TO_WRITE && !options.cpuProf) writeSection('e2e', full);
-  else console.log('\n(under 3 rounds, or profiled workers: RESULTS.md left as it was)');
+  if (rounds >= MIN_ROUNDS_TO_WRITE && !options.cpuProf && !partial) writeSection('e2e', full);
+  else {
+    console.log(
+      '\n(under 3 rounds, profiled workers, or a partial run (--only): RESULTS.md left as it was)',
+    );
+  }
   return pass;
 }

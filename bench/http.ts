@@ -324,7 +324,7 @@ function report(rounds: Round[], redisVersion: string, redisSettings: string[], 
       'load never reaches), validation, `offloader.enqueue`, 202 + Location), run as the Procfile runs web: ' +
       'with the `--import` tracing preload and no OTEL_* variable (tracing unset); ' +
       '`offload+tracing` = the same app in a second servers process with tracing on ' +
-      '(src/telemetry.ts: the request span, BullMQ’s add span, the ioredis span inside it; always_on sampling), exporting ' +
+      '(src/process/telemetry-sdk.ts: the request span, named by its Express route, and BullMQ’s add span; no span for the add script’s Redis command, which the add span is; always_on sampling), exporting ' +
       'every span as OTLP http/protobuf (the SDK’s default) to a counting sink in the bench process (bench/otlp-sink.ts).',
     '',
     '### Summary (medians over rounds)',

@@ -75,7 +75,14 @@ switch (mode) {
       queues: config.WORKER_QUEUES,
       connection,
       prefix: config.QUEUE_PREFIX,
-      concurrency: { default: config.WORKER_CONCURRENCY, queues: config.QUEUE_CONCURRENCY },
+      // The config's per-queue defaults (media=2) name queues this one-job registry lacks, which
+      // startRunner refuses: only the no-op's queue's entry, if any.
+      concurrency: {
+        default: config.WORKER_CONCURRENCY,
+        queues: Object.fromEntries(
+          Object.entries(config.QUEUE_CONCURRENCY).filter(([queue]) => queue === noop.queue),
+        ),
+      },
       rateLimits: config.QUEUE_RATE_LIMIT,
       retention: retention(config.RESULT_TTL, config.FAILED_TTL),
       lockMs: config.WORKER_LOCK_MS,

@@ -8,7 +8,8 @@
 //   thumbnails:  --concurrency N (default: the app's WORKER_CONCURRENCY default)
 //   reports:     --concurrency N, --chunk-size N (default: the app's REPORT_CHUNK_SIZE default)
 //   producer:    --producer-jobs 4000 (jobs per mode per round)
-//   e2e:         --jobs 3000 --celery-jobs 1000 (jobs per drain)
+//   e2e:         --jobs 3000 --celery-jobs 1000 (jobs per drain), --only (default: every
+//                variant: bare,offload,offload+tracing,bare-logged,bee,celery-prefork,celery-threads)
 //   pickup:      --rate 200 --seconds 10 (jobs/s, seconds per round)
 //   benefit:     --duration 5 --connections 50 (as http), --benefit-rate 150 (req/s offered)
 //   email:       --mails 500 --concurrency N
@@ -53,7 +54,7 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '3' },
     connections: { type: 'string', default: '50' },
-    only: { type: 'string', default: 'bare-json,bare-add,bare-enqueue,offload,offload+tracing' },
+    only: { type: 'string' },
     concurrency: { type: 'string', default: String(loadConfig({}).WORKER_CONCURRENCY) },
     'chunk-size': { type: 'string', default: String(loadConfig({}).REPORT_CHUNK_SIZE) },
     'cpu-prof': { type: 'string' },
@@ -103,7 +104,7 @@ try {
             duration: Number(args.duration),
             warmup: Number(args.warmup),
             connections: Number(args.connections),
-            only: args.only,
+            only: args.only ?? 'bare-json,bare-add,bare-enqueue,offload,offload+tracing',
             cpuProf,
           });
           break;
@@ -130,6 +131,7 @@ try {
             jobs: Number(args.jobs),
             celeryJobs: Number(args['celery-jobs']),
             cpuProf,
+            only: args.only,
           });
           break;
         case 'pickup':

@@ -11,8 +11,10 @@ import {
   trace,
   type Context,
   type Span,
+  type Tracer,
+  type TracerProvider,
 } from '@opentelemetry/api';
-import { ExpressInstrumentation, ExpressLayerType } from '@opentelemetry/instrumentation-express';
+import type { IncomingMessage } from 'node:http';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { IORedisInstrumentation, type CommandArgs } from '@opentelemetry/instrumentation-ioredis';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
@@ -22,24 +24,27 @@ import type { JobTracing, RunOutcome, TracedRun } from '../offload/index.js';
 import { installTelemetry, type SpanAttributes } from './telemetry-hooks.js';
 
 const NAME = 'offload';
+/** bullmq-otel's tracer: the producer (add), consumer (process) and completion spans. */
+const BULLMQ = 'bullmq';
 /** Probes that poll all day long: a trace each would drown the real ones. */
 const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
 
 export function startTelemetry({ serviceName }: { serviceName?: string | undefined }): void {
+  // Only commands made inside a trace: a worker's idle polling starts none.
+  const redis = new IORedisInstrumentation({
+    requireParentSpan: true,
+    // Not even a statement for a command that makes no span (see quietUnder).
+    dbStatementSerializer: (name, args) =>
+      insideScope(BULLMQ, trace.getSpan(context.active())) ? '' : redisStatement(name, args),
+  });
   const sdk = new NodeSDK({
     ...(serviceName && { serviceName }),
     instrumentations: [
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (req) => PROBES.has((req.url ?? '').split('?')[0] ?? ''),
+        applyCustomAttributesOnSpan: nameByRoute,
       }),
-      // The route's name on the request span (POST /signup), and no span of its own for each
-      // router, middleware and handler a request passes (a dozen, most 0 ms, all costing).
-      new ExpressInstrumentation({ ignoreLayersType: Object.values(ExpressLayerType) }),
-      // Only commands made inside a trace: a worker's idle polling starts none.
-      new IORedisInstrumentation({
-        requireParentSpan: true,
-        dbStatementSerializer: redisStatement,
-      }),
+      redis,
       // Outgoing fetch: the webhooks job.
       new UndiciInstrumentation(),
     ],
@@ -49,6 +54,7 @@ export function startTelemetry({ serviceName }: { serviceName?: string | undefin
     ...(process.env.OTEL_LOGS_EXPORTER ? {} : { logRecordProcessors: [] }),
   });
   sdk.start();
+  redis.setTracerProvider(quietUnder(BULLMQ, trace.getTracerProvider()));
 
   const tracer = trace.getTracer(NAME);
   installTelemetry({
@@ -63,7 +69,7 @@ export function startTelemetry({ serviceName }: { serviceName?: string | undefin
 
   function jobTracing(): JobTracing {
     return {
-      telemetry: new BullMQOtel({ tracerName: 'bullmq' }),
+      telemetry: new BullMQOtel({ tracerName: BULLMQ }),
       run(run, fn, outcomeOf) {
         const enqueuer = parentOf(run.parent);
         // The wait in the queue, as time on the trace: from the enqueue (the add span, its
@@ -97,6 +103,56 @@ export function startTelemetry({ serviceName }: { serviceName?: string | undefin
     };
   }
 }
+
+/**
+ * The request span's name and http.route, from the route Express matched (`POST /signup`), read
+ * when the response ends. This replaces @opentelemetry/instrumentation-express, which named it
+ * through a wrapper around every router, middleware and handler of every request (a dozen),
+ * run even with all their spans ignored: 1.8 % of the traced web process's CPU in a profile of
+ * the http bench, for one name. A request no route matched (a 404) keeps the method alone.
+ */
+function nameByRoute(span: Span, request: IncomingMessage | object): void {
+  const { route, baseUrl, method } = request as {
+    route?: { path?: unknown };
+    baseUrl?: unknown;
+    method?: string;
+  };
+  if (typeof route?.path !== 'string') return;
+  const path = `${typeof baseUrl === 'string' ? baseUrl : ''}${route.path}`;
+  span.setAttribute('http.route', path);
+  span.updateName(`${method ?? 'GET'} ${path}`);
+}
+
+/**
+ * A tracer provider for the ioredis instrumentation that records no span for a command sent
+ * inside a span of the `scope` tracer (BullMQ's add, process, complete...): that span already
+ * says what the command did and how long it took, one level up. The command still runs in the
+ * parent's trace (a non-recording span with the parent's ids). Every other Redis call made in a
+ * trace, the app's own (rate limits, idempotency keys, a job's Redis work), keeps its span.
+ */
+function quietUnder(scope: string, provider: TracerProvider): TracerProvider {
+  return {
+    getTracer(name, version, options): Tracer {
+      const tracer = provider.getTracer(name, version, options);
+      return {
+        startSpan(spanName, spanOptions, ctx = context.active()) {
+          const parent = trace.getSpan(ctx);
+          if (parent && insideScope(scope, parent)) {
+            return trace.wrapSpanContext(parent.spanContext());
+          }
+          return tracer.startSpan(spanName, spanOptions, ctx);
+        },
+        startActiveSpan: tracer.startActiveSpan.bind<Tracer['startActiveSpan']>(tracer),
+      };
+    },
+  };
+}
+
+/** Whether `span` was made by the tracer named `scope` (the SDK's spans name theirs). */
+const insideScope = (scope: string, span: Span | undefined): boolean =>
+  span !== undefined &&
+  'instrumentationScope' in span &&
+  (span.instrumentationScope as { name?: unknown } | undefined)?.name === scope;
 
 /**
  * A Redis span's statement (db.query.text; db.statement in the old conventions): the command's
