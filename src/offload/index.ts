@@ -36,3 +36,8 @@ export type { JobTracing, Outcome, RunOutcome, TracedRun } from './tracing.js';
 export { FINAL_STATES } from './status.js';
 export type { JobState, JobStatus } from './status.js';
 export { sendAccepted, statusUrl } from './express.js';
+export { createOutbox, OUTBOX_TABLE, transaction, withOutbox } from './outbox.js';
+export type { Outbox, OutboxRow, TransactionalOptions } from './outbox.js';
+export type { PooledClient, SqlClient } from './sql.js';
+export { startRelay } from './relay.js';
+export type { Relay, RelayOptions } from './relay.js';

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { InvalidEnqueueOptionsError } from './errors.js';
 import type { AnyJob, JobDefinition } from './define.js';
+import type { SqlClient } from './sql.js';
 import type { JobState, JobStatus } from './status.js';
 import { chord, step, type Step, type Workflow } from './workflow.js';
 
@@ -49,12 +50,18 @@ export interface EnqueueOptions {
    * progress shows `{done, total}` from the start, before every child has reported.
    */
   progressTotal?: number;
+  /**
+   * The caller's database transaction (opened with `transaction()` from outbox.ts): the job is
+   * recorded in it, in the outbox table, and relayed to the queue after the commit, so a
+   * rollback never runs it and a commit always does. Inline, the job runs after the commit.
+   */
+  tx?: SqlClient;
 }
 
 /** `enqueueMany`'s options: those of `enqueue` that fit every job of a batch. */
 export type ManyOptions = Omit<
   EnqueueOptions,
-  'key' | 'fingerprint' | 'summary' | 'children' | 'progressTotal'
+  'key' | 'fingerprint' | 'summary' | 'children' | 'progressTotal' | 'tx'
 >;
 
 /** For callers without types: what `enqueueMany` cannot honour is refused, not ignored. */
