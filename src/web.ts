@@ -21,7 +21,13 @@ const deps = createDeps(config);
 const { offloader, connection } = openOffloader(config, log, deps);
 const strict = config.REDIS_PREFLIGHT_STRICT;
 if (connection) preflightOnConnect(connection, { strict, log, refuse: () => process.exit(1) });
-const monitor = createMonitor({ config, connection, queueNames: registry.queues, log });
+const monitor = createMonitor({
+  config,
+  connection,
+  queueNames: registry.queues,
+  log,
+  db: deps.db,
+});
 const workers = config.OFFLOAD_MODE === 'embedded' ? openWorkers(config, log, deps) : undefined;
 const relayLoop = workers && openRelayLoop(config, log, deps);
 const heartbeat =

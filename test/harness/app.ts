@@ -52,7 +52,13 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   if (connection && connection.status !== 'ready' && config.REDIS_URL === sharedRedisUrl()) {
     await new Promise((resolve) => connection.once('ready', resolve));
   }
-  const monitor = createMonitor({ config, connection, queueNames: registry.queues, log });
+  const monitor = createMonitor({
+    config,
+    connection,
+    queueNames: registry.queues,
+    log,
+    db: deps.db,
+  });
   const workers: { runner: Runner; connection: Redis }[] = [];
   const relays: NonNullable<ReturnType<typeof openRelayLoop>>[] = [];
   const inspectors: Queue[] = [];

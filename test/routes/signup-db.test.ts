@@ -170,3 +170,34 @@ describe('POST /signup with a database: the worker re-reads the user', () => {
     assert.equal(smtp.received.filter((m) => m.to.includes(email)).length, 0);
   });
 });
+
+describe('the outbox in /readyz and /metrics', () => {
+  let t: TestApp;
+
+  before(async () => {
+    const DATABASE_URL = await createDatabase();
+    // No fast path and no worker: committed rows stay in the outbox.
+    t = await createTestApp({ DATABASE_URL, OUTBOX_FAST_PATH: 'false' });
+  });
+  after(() => t.close());
+
+  it('when committed jobs wait to be relayed, then /readyz and /metrics show how many and how old, and the status reads waiting from the outbox', async () => {
+    const body = (
+      await request(t.app)
+        .post('/signup')
+        .send({ email: 'fay@example.com', name: 'Fay' })
+        .expect(202)
+    ).body as Body;
+    assert.equal(await t.countJobs(), 0, 'not in BullMQ');
+    const status = (await request(t.app).get(`/jobs/${body.id}`).expect(200)).body as Body;
+    assert.equal(status.state, 'waiting');
+    const ready = (await request(t.app).get('/readyz')).body as {
+      outbox: { depth: number; oldestAgeSeconds: number };
+    };
+    assert.equal(ready.outbox.depth, 1);
+    assert.ok(ready.outbox.oldestAgeSeconds >= 0);
+    const metrics = (await request(t.app).get('/metrics').expect(200)).text;
+    assert.match(metrics, /^offload_outbox_depth 1$/m);
+    assert.match(metrics, /^offload_outbox_oldest_age_seconds [\d.e-]+$/m);
+  });
+});
