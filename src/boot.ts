@@ -41,6 +41,8 @@ export function openOffloader(
   config: Config,
   log: Logger,
   deps: Deps,
+  /** Each fast-path batch's lags, commit to BullMQ, in ms (the bench reads them). */
+  onRelayed?: (lagsMs: number[]) => void,
 ): { offloader: Offloader; connection?: RedisConnection } {
   if (config.OFFLOAD_MODE === 'inline') {
     // enqueue({ tx }) runs the job after the commit.
@@ -59,7 +61,7 @@ export function openOffloader(
   });
   // With a database, enqueue({ tx }) records the job in the caller's transaction (the outbox)
   // and the fast path relays it after the commit; the workers' loops relay what it missed.
-  const relay = deps.db && openRelay(config, log, deps, connection, false);
+  const relay = deps.db && openRelay(config, log, deps, connection, false, onRelayed);
   const offloader = withOutbox(queued, {
     registry,
     outbox: relay && createOutbox({ db: relay.db }),
@@ -79,6 +81,7 @@ function openRelay(
   deps: Deps,
   connection: RedisConnection,
   loop: boolean,
+  onRelayed?: (lagsMs: number[]) => void,
 ): { relay: Relay; db: NonNullable<Deps['db']> } | undefined {
   const db = deps.db;
   if (!db) return undefined;
@@ -92,6 +95,7 @@ function openRelay(
     retention: retention(config.RESULT_TTL, config.FAILED_TTL),
     loop,
     intervalMs: config.OUTBOX_RELAY_INTERVAL_MS,
+    onRelayed,
   });
   return { relay, db };
 }
@@ -140,8 +144,9 @@ export function connectOffloader(
   config: Config,
   log: Logger,
   deps: Deps,
+  onRelayed?: (lagsMs: number[]) => void,
 ): { offloader: Offloader; connection?: Redis } {
-  const { offloader, connection } = openOffloader(config, log, deps);
+  const { offloader, connection } = openOffloader(config, log, deps, onRelayed);
   return { offloader, connection: connection && single(connection) };
 }
 
