@@ -3,7 +3,7 @@
 // add, no database), side by side in one run, and the relay's lag from commit to job in BullMQ
 // on the fast path. A private redis-server and a private Postgres (test/harness/postgres.ts),
 // the servers in a child process (bench/outbox-servers.ts), autocannon here.
-// `npm run bench -- --suite outbox`, or quickly: `node --import tsx bench/outbox.ts`.
+// `npm run bench -- --suite outbox`.
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -174,15 +174,4 @@ export async function runOutbox(options: OutboxOptions): Promise<boolean> {
   console.log(`\n${lines.join('\n')}`);
   if (options.rounds >= MIN_ROUNDS_TO_WRITE) writeSection('outbox', lines.join('\n'));
   return ratioPass && lagPass && errors === 0;
-}
-
-// Run directly: `node --import tsx bench/outbox.ts` (3 rounds).
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const { cleanup } = await import('./common.js');
-  try {
-    const ok = await runOutbox({ rounds: 3, duration: 5, warmup: 2, connections: 50 });
-    process.exitCode = ok ? 0 : 1;
-  } finally {
-    await cleanup();
-  }
 }

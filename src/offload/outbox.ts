@@ -4,6 +4,7 @@
 // crash or a Redis outage left behind. No Postgres client is imported: anything with `query`
 // (pg's Client, PoolClient or Pool; PGlite) will do.
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseInput, type AnyJob } from './define.js';
 import { InvalidEnqueueOptionsError, QueueUnavailableError } from './errors.js';
 import type { Accepted, EnqueueOptions, JobData, Offloader } from './offloader.js';
@@ -56,6 +57,9 @@ export async function transaction<T>(
     afterCommit.delete(client);
   }
 }
+
+/** How often a watch on a job still in the outbox looks whether it was relayed. */
+const RELAYED_POLL_MS = 100;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -244,6 +248,29 @@ export function withOutbox(offloader: Offloader, options: TransactionalOptions):
         throw error;
       }
       return found ?? pendingStatus(id);
+    },
+    async watch(id, listener) {
+      let unsubscribe = await offloader.watch(id, listener);
+      if (!outbox || !UUID.test(id) || !(await outbox.pending(id).catch(() => null))) {
+        return unsubscribe;
+      }
+      // Still in the outbox: BullMQ has no events for it yet. Watch it once it is relayed.
+      const watching = { stopped: false };
+      const stopped = () => watching.stopped;
+      void (async () => {
+        while (!stopped() && (await outbox.pending(id).catch(() => true))) {
+          await sleep(RELAYED_POLL_MS);
+        }
+        if (stopped()) return;
+        unsubscribe();
+        unsubscribe = await offloader.watch(id, listener);
+        const status = await offloader.status(id);
+        if (status && !stopped()) listener(status);
+      })().catch(() => undefined); // the route's own status refresh is the safety net
+      return () => {
+        watching.stopped = true;
+        unsubscribe();
+      };
     },
   };
 

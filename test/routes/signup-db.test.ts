@@ -201,3 +201,27 @@ describe('the outbox in /readyz and /metrics', () => {
     assert.match(metrics, /^offload_outbox_oldest_age_seconds [\d.e-]+$/m);
   });
 });
+
+describe('the event stream of a job still in the outbox', () => {
+  let t: TestApp;
+
+  before(async () => {
+    const DATABASE_URL = await createDatabase();
+    t = await createTestApp({ DATABASE_URL, OUTBOX_FAST_PATH: 'false' });
+  });
+  after(() => t.close());
+
+  it('when a job is watched before it is relayed, then its events follow it once it is, to its final state', async () => {
+    const body = (
+      await request(t.app)
+        .post('/signup')
+        .send({ email: 'gil@example.com', name: 'Gil' })
+        .expect(202)
+    ).body as Body;
+    const stream = request(t.app).get(`/jobs/${body.id}/events`).buffer(true);
+    setTimeout(() => t.startWorkers(), 200); // the relay loop, then the worker
+    const res = await stream.expect(200);
+    assert.match(res.text, /^event: status\ndata: .*"state":"waiting"/m);
+    assert.match(res.text, /^event: completed\n/m);
+  });
+});
