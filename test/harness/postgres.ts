@@ -4,11 +4,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { migrate } from '../../src/db/migrate.js';
+import { postgresBinDir } from '../../src/dev/postgres.js';
 import { freePort } from './ports.js';
 
 export interface PrivatePostgres {
@@ -16,19 +17,6 @@ export interface PrivatePostgres {
   /** The URL of database `name` on it. */
   url(name?: string): string;
   stop(): Promise<void>;
-}
-
-/** The directory holding initdb and postgres: PATH's, else Debian's newest; null if none. */
-export function postgresBinDir(): string | null {
-  const which = spawnSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' });
-  const onPath = which.status === 0 ? which.stdout.trim() : '';
-  if (onPath) return join(onPath, '..');
-  const debian = '/usr/lib/postgresql';
-  if (!existsSync(debian)) return null;
-  const versions = readdirSync(debian)
-    .filter((v) => existsSync(join(debian, v, 'bin', 'initdb')))
-    .sort((a, b) => Number(b) - Number(a));
-  return versions[0] ? join(debian, versions[0], 'bin') : null;
 }
 
 /** initdb and postgres refuse to run as root: as root, they run as the `postgres` user. */
