@@ -8,7 +8,7 @@ import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
 import { sendEmail } from '../jobs/index.js';
-import { quit } from '../src/boot.js';
+import { quit } from '../src/process/boot.js';
 import { loadConfig } from '../src/config.js';
 import { bareWelcome } from './bare-mail.js';
 

@@ -359,7 +359,7 @@ export async function runHttp(options: HttpOptions): Promise<boolean> {
   }
   const started = start();
   if (!hasRedisServer()) throw new Error('redis-server is not on PATH');
-  // The project's recommended flags (src/redis-server.ts), on a free port, in a temp dir.
+  // The project's recommended flags (src/redis/server.ts), on a free port, in a temp dir.
   const redis = await startRedis();
   onCleanup(() => redis.destroy());
   const scratch = await mkdtemp(join(os.tmpdir(), 'offload-bench-')); // outbox and storage dirs

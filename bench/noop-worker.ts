@@ -1,6 +1,6 @@
 // A worker process running the bench's no-op job (bench/noop.ts), forked with an IPC channel by
 // the end-to-end, pickup and soak suites. BENCH_MODE picks what consumes the queue:
-//   offload  our runtime: src/offload/runner.ts's startRunner wired as src/boot.ts's
+//   offload  our runtime: src/offload/runner.ts's startRunner wired as src/process/boot.ts's
 //            startWorkers does it (worker connection, the config's defaults for lock, stalled
 //            interval, retention and rate limits, pino at info to stdout), with a registry of
 //            the one no-op job instead of jobs/index.ts. So every job goes through the runner's
@@ -17,13 +17,13 @@
 import BeeQueue from 'bee-queue';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { quit, tlsOf } from '../src/boot.js';
+import { quit, tlsOf } from '../src/process/boot.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createRegistry, retention, startRunner } from '../src/offload/index.js';
 import type { JobData } from '../src/offload/index.js';
-import { createWorkerConnection } from '../src/redis.js';
-import { telemetry } from '../src/telemetry-hooks.js';
+import { createWorkerConnection } from '../src/redis/connections.js';
+import { telemetry } from '../src/process/telemetry-hooks.js';
 import { hooks, noop, wallClock, type FromWorker, type NoopInput, type ToWorker } from './noop.js';
 
 const { BENCH_REDIS_URL: url, BENCH_MODE: mode, BENCH_CONCURRENCY } = process.env;

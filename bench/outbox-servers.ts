@@ -7,11 +7,11 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { createApp } from '../src/app.js';
-import { connectOffloader, registry } from '../src/boot.js';
+import { connectOffloader, registry } from '../src/process/boot.js';
 import { loadConfig } from '../src/config.js';
 import { createDeps } from '../src/deps.js';
 import { createLogger } from '../src/logger.js';
-import { createMonitor } from '../src/monitor.js';
+import { createMonitor } from '../src/process/monitor.js';
 
 export type OutboxVariant = 'today' | 'outbox';
 export interface OutboxServersReady {

@@ -13,7 +13,7 @@ import {
   type JobData,
   type Offloader,
 } from '../src/offload/index.js';
-import { createProducerConnection } from '../src/redis.js';
+import { createProducerConnection } from '../src/redis/connections.js';
 import {
   fixed,
   header,

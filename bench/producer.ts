@@ -9,12 +9,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { sendEmail } from '../jobs/index.js';
-import { connectOffloader, quit, registry } from '../src/boot.js';
+import { connectOffloader, quit, registry } from '../src/process/boot.js';
 import { loadConfig } from '../src/config.js';
 import { closeDeps, createDeps } from '../src/deps.js';
 import { createLogger } from '../src/logger.js';
 import { createQueueOffloader, jobOptions, type JobData } from '../src/offload/index.js';
-import { PRODUCER_COMMAND_TIMEOUT_MS } from '../src/redis.js';
+import { PRODUCER_COMMAND_TIMEOUT_MS } from '../src/redis/connections.js';
 import {
   fixed,
   header,
@@ -232,7 +232,7 @@ export async function runProducer(options: ProducerOptions): Promise<boolean> {
     ),
     `- Redis: private redis-server (test/harness/redis.ts), \`${redisSettings.join(' ')}\`, flushed before every measurement; commands per job from INFO commandstats (Lua-internal calls included).`,
     '- The job: send-email `{template: welcome, to, name}` with the app’s job options (attempts, backoff, retention) and a random UUID id, as the http suite’s routes add it. `bare` = `queue.add` / `queue.addBulk` on a plain ioredis connection (as bench/servers.ts’s bare-add route); `offload` = `offloader.enqueue(sendEmail, input)` wired as src/web.ts wires it (validation, registry check, the fail-fast producer connection with its 1 s command timeout). ×1 = one at a time; ×100 = 100 in flight; addBulk / enqueueMany = batches of 100 (`offloader.enqueueMany`: every input validated, then one `addBulk`).',
-    '- `offload ×100, autopipelined connection` is an experiment, not the app: the producer connection’s options plus ioredis `enableAutoPipelining: true` (src/redis.ts does not set it).',
+    '- `offload ×100, autopipelined connection` is an experiment, not the app: the producer connection’s options plus ioredis `enableAutoPipelining: true` (src/redis/connections.ts does not set it).',
     `- ${jobs} jobs per mode per round (2,000 in a warm-up pass per mode), then ${rounds} interleaved rounds.`,
     '',
     '### Summary (medians over rounds)',

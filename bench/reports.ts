@@ -17,7 +17,7 @@ import { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import yauzl from 'yauzl';
 import { renderCards, sendEmail, zipReport } from '../jobs/index.js';
-import { connectOffloader, quit } from '../src/boot.js';
+import { connectOffloader, quit } from '../src/process/boot.js';
 import { loadConfig } from '../src/config.js';
 import { closeDeps, createDeps } from '../src/deps.js';
 import { createLogger } from '../src/logger.js';

@@ -11,8 +11,8 @@ import express, { type Express } from 'express';
 import { Redis } from 'ioredis';
 import { sendEmail } from '../jobs/index.js';
 import { createApp } from '../src/app.js';
-import { connectOffloader, quit, registry } from '../src/boot.js';
-import { createMonitor } from '../src/monitor.js';
+import { connectOffloader, quit, registry } from '../src/process/boot.js';
+import { createMonitor } from '../src/process/monitor.js';
 import { loadConfig } from '../src/config.js';
 import { closeDeps, createDeps } from '../src/deps.js';
 import { createLogger } from '../src/logger.js';
@@ -110,7 +110,7 @@ const config = loadConfig({
   OUTBOX_DIR: join(dir, 'outbox'),
   STORAGE_DIR: join(dir, 'storage'), // ignored by a config without storage
   LOG_LEVEL: 'info',
-  // The guards on (src/security.ts): every request is counted in Redis, against a limit this
+  // The guards on (src/http/security.ts): every request is counted in Redis, against a limit this
   // one-IP load never reaches, so every answer is still a 202.
   RATE_LIMIT_SIGNUP: '1000000000/min',
 });

@@ -7,7 +7,7 @@ import { Queue } from 'bullmq';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createQueueOffloader, createRegistry, type JobData } from '../src/offload/index.js';
-import { createProducerConnection } from '../src/redis.js';
+import { createProducerConnection } from '../src/redis/connections.js';
 import {
   fixed,
   header,

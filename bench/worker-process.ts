@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { QueueEvents } from 'bullmq';
-import { connectOffloader, quit } from '../src/boot.js';
+import { connectOffloader, quit } from '../src/process/boot.js';
 import type { Config } from '../src/config.js';
 import type { Deps } from '../src/deps.js';
 import type { Logger } from '../src/logger.js';

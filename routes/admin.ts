@@ -3,7 +3,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
 import { Router, type Express, type RequestHandler } from 'express';
-import { adminAuth } from '../src/admin-auth.js';
+import { adminAuth } from '../src/http/admin-auth.js';
 import type { Logger } from '../src/logger.js';
 
 export const DASHBOARD_PATH = '/admin/queues';

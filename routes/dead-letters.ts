@@ -1,9 +1,9 @@
 import type { Queue } from 'bullmq';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { adminAuth } from '../src/admin-auth.js';
-import { registry } from '../src/boot.js';
-import { HttpError, parseOr400 } from '../src/http.js';
+import { adminAuth } from '../src/http/admin-auth.js';
+import { registry } from '../src/process/boot.js';
+import { HttpError, parseOr400 } from '../src/http/errors.js';
 import type { Logger } from '../src/logger.js';
 import {
   listDeadLetters,
@@ -11,13 +11,14 @@ import {
   ReplayRefusedError,
   replayDeadLetter,
   UnknownQueueError,
-} from '../src/offload/dead-letters.js';
-import { QueueUnavailableError, sendAccepted } from '../src/offload/index.js';
+  QueueUnavailableError,
+  sendAccepted,
+} from '../src/offload/index.js';
 
 export interface DeadLettersOptions {
   /**
    * The queues (none inline: nothing is dead-lettered there) and whether Redis is up: the
-   * app's monitor (src/monitor.ts) has both.
+   * app's monitor (src/process/monitor.ts) has both.
    */
   monitor: { queues: readonly Queue[]; connected(): boolean };
   /** ADMIN_PASSWORD: unset, these routes are a 404. */

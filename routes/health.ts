@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { Readiness } from '../src/monitor.js';
+import type { Readiness } from '../src/process/monitor.js';
 
 /**
  * GET /healthz: the process is alive. GET /readyz: it can take work: Redis answers and passes

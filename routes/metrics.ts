@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
 const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
 
 /**
- * GET /metrics: Prometheus text (see src/metrics.ts for what is measured). With `token`
+ * GET /metrics: Prometheus text (see src/process/metrics.ts for what is measured). With `token`
  * (METRICS_TOKEN) it needs `Authorization: Bearer <token>`; both sides are hashed to 32 bytes
  * so the compare is constant-time and leaks not even the token's length.
  */

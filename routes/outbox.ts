@@ -2,7 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Router, type Response } from 'express';
 import PostalMime, { type Address, type Attachment, type Email } from 'postal-mime';
-import { adminAuth } from '../src/admin-auth.js';
+import { adminAuth } from '../src/http/admin-auth.js';
 import type { Logger } from '../src/logger.js';
 import { escapeHtml } from '../src/mail/templates.js';
 

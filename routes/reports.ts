@@ -5,9 +5,17 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { renderCards, zipReport } from '../jobs/index.js';
 import type { Deps } from '../src/deps.js';
-import { enqueueOptions, HttpError, keyedTo, parseOr400 } from '../src/http.js';
-import { jsonBody as jsonParser } from '../src/json-body.js';
-import { chain, chunks, sendAccepted, step, type Offloader } from '../src/offload/index.js';
+import { HttpError, parseOr400 } from '../src/http/errors.js';
+import { jsonBody as jsonParser } from '../src/http/json-body.js';
+import {
+  chain,
+  chunks,
+  enqueueOptions,
+  keyedTo,
+  sendAccepted,
+  step,
+  type Offloader,
+} from '../src/offload/index.js';
 import {
   parseRosterCsv,
   RosterError,
@@ -17,7 +25,7 @@ import {
 } from '../src/reports/roster.js';
 import { undrawable } from '../src/reports/fonts.js';
 import { rosterKey } from '../src/reports/store.js';
-import { receiveFile } from '../src/upload.js';
+import { receiveFile } from '../src/http/upload.js';
 
 /** The largest CSV roster accepted: 5,000 rows of id, name, class and email fit in well under. */
 const MAX_CSV_BYTES = 1024 * 1024;

@@ -5,9 +5,12 @@ import { sendEmail } from '../jobs/index.js';
 import type { Deps } from '../src/deps.js';
 import type { Request } from 'express';
 import { withTransaction, type Db } from '../src/db/pool.js';
-import { enqueueOptions, HttpError, keyedTo, parseOr400 } from '../src/http.js';
+import { HttpError, parseOr400 } from '../src/http/errors.js';
 import {
+  enqueueOptions,
   IdempotencyConflictError,
+  keyedTo,
+  requestOptions,
   runJob,
   sendAccepted,
   type Accepted,
@@ -67,11 +70,7 @@ export function signupRouter({ offloader, deps }: { offloader: Offloader; deps: 
       return;
     }
 
-    const options = enqueueOptions(req);
-    const accepted = await offloader.enqueue(sendEmail, input, {
-      ...options,
-      ...keyedTo(req, options, body),
-    });
+    const accepted = await offloader.enqueue(sendEmail, input, requestOptions(req, body));
     res.set('Server-Timing', `enqueue;dur=${(performance.now() - started).toFixed(1)}`);
     sendAccepted(res, accepted);
   });

@@ -4,11 +4,11 @@ import { Router } from 'express';
 import { makeThumbnail } from '../jobs/index.js';
 import { uploadKey } from '../jobs/make-thumbnail.js';
 import type { Deps } from '../src/deps.js';
-import { enqueueOptions, HttpError, keyedTo } from '../src/http.js';
+import { HttpError } from '../src/http/errors.js';
 import { ImageCheck } from '../src/images/check.js';
 import { ImageError, type ImageProblem } from '../src/images/formats.js';
-import { sendAccepted, type Offloader } from '../src/offload/index.js';
-import { receiveFile } from '../src/upload.js';
+import { enqueueOptions, keyedTo, sendAccepted, type Offloader } from '../src/offload/index.js';
+import { receiveFile } from '../src/http/upload.js';
 
 const STATUS: Record<ImageProblem, number> = {
   empty: 400,

@@ -8,8 +8,8 @@ import {
   webhookUrl,
 } from '../jobs/call-webhook.js';
 import type { Deps } from '../src/deps.js';
-import { enqueueOptions, keyedTo, parseOr400 } from '../src/http.js';
-import { sendAccepted, type Offloader } from '../src/offload/index.js';
+import { parseOr400 } from '../src/http/errors.js';
+import { requestOptions, sendAccepted, type Offloader } from '../src/offload/index.js';
 
 /**
  * POST /webhooks {url, event, payload}: the call goes to a worker, which retries it until the
@@ -37,9 +37,7 @@ export function webhooksRouter({ offloader, deps }: { offloader: Offloader; deps
   const router = Router();
   router.post('/webhooks', async (req, res) => {
     const input = parseOr400(body, req.body);
-    const options = enqueueOptions(req);
-    const keyed = keyedTo(req, options, input);
-    sendAccepted(res, await offloader.enqueue(callWebhook, input, { ...options, ...keyed }));
+    sendAccepted(res, await offloader.enqueue(callWebhook, input, requestOptions(req, input)));
   });
   return router;
 }

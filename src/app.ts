@@ -4,7 +4,6 @@ import { deadLettersRouter } from '../routes/dead-letters.js';
 import { demoRouter } from '../routes/demo.js';
 import { filesRouter } from '../routes/files.js';
 import { healthRouter } from '../routes/health.js';
-import { jobsRouter } from '../routes/jobs.js';
 import { metricsRouter } from '../routes/metrics.js';
 import { outboxRouter } from '../routes/outbox.js';
 import { reportsRouter } from '../routes/reports.js';
@@ -13,23 +12,23 @@ import { thumbnailsRouter } from '../routes/thumbnails.js';
 import { webhooksRouter } from '../routes/webhooks.js';
 import { DEV_SIGNING_SECRET } from './config.js';
 import type { Deps } from './deps.js';
-import { setDiscardLimits } from './drain.js';
-import { errorHandler, notFound } from './http.js';
-import { jsonBody } from './json-body.js';
+import { setDiscardLimits } from './http/drain.js';
+import { errorHandler, notFound } from './http/errors.js';
+import { jsonBody } from './http/json-body.js';
 import type { Logger } from './logger.js';
-import type { Monitor } from './monitor.js';
-import type { Offloader } from './offload/index.js';
-import type { RedisConnection } from './redis.js';
-import { requestLog } from './request-log.js';
-import { installSecurity } from './security.js';
+import type { Monitor } from './process/monitor.js';
+import { jobsRouter, type Offloader } from './offload/index.js';
+import type { RedisConnection } from './redis/connections.js';
+import { requestLog } from './http/request-log.js';
+import { installSecurity } from './http/security.js';
 
 export interface AppDeps {
   offloader: Offloader;
   deps: Deps;
   log: Logger;
-  /** Metrics, readiness and the dashboard's queues (src/monitor.ts). */
+  /** Metrics, readiness and the dashboard's queues (src/process/monitor.ts). */
   monitor: Monitor;
-  /** The producer connection (none inline): the rate limits count there (src/rate-limit.ts). */
+  /** The producer connection (none inline): the rate limits count there (src/http/rate-limit.ts). */
   redis?: RedisConnection | undefined;
 }
 
@@ -48,7 +47,7 @@ export function createApp({ offloader, deps, log, monitor, redis }: AppDeps): Ex
 
   app.use(requestLog(log));
   app.use(monitor.metrics.httpMetrics);
-  // Headers and rate limits, before any route reads a body (src/security.ts).
+  // Headers and rate limits, before any route reads a body (src/http/security.ts).
   installSecurity(app, { config: deps.config, redis, log });
   // Before the app-wide JSON parser: a roster is bigger than 16 kB, so it has its own limit.
   app.use(reportsRouter({ offloader, deps }));

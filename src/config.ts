@@ -124,7 +124,7 @@ const schema = z.object({
   UPLOAD_MAX_BYTES: int(1, 1 << 30).default(10 * 1024 * 1024),
   IMAGE_MAX_PIXELS: int(1, 1_000_000_000).default(40_000_000),
   // A refused body (413) is read off and thrown away up to these bounds before the connection
-  // closes, so clients that send it all before reading still get the answer (src/drain.ts).
+  // closes, so clients that send it all before reading still get the answer (src/http/drain.ts).
   DISCARD_MAX_BYTES: int(0, 1 << 30).default(32 * 1024 * 1024),
   DISCARD_MAX_MS: int(0, 600_000).default(10_000),
   THUMBNAIL_WIDTHS: z
@@ -173,7 +173,7 @@ const schema = z.object({
   MAIL_OUTBOX: z.stringbool().default(true),
   LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
 
-  // --- HTTP hardening (src/security.ts, src/rate-limit.ts, src/http-server.ts) ---
+  // --- HTTP hardening (src/http/security.ts, src/http/rate-limit.ts, src/http/server.ts) ---
   // Requests per client IP (an IPv6 /56) across every web process, counted in Redis.
   RATE_LIMIT_SIGNUP: clientLimit.prefault('20/min'),
   RATE_LIMIT_THUMBNAILS: clientLimit.prefault('30/min'),

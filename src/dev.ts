@@ -14,7 +14,7 @@ import { devEnvironment } from './dev/env.js';
 import { startDevPostgres } from './dev/postgres.js';
 import { devProcess, parseProcfile, type DevProcess } from './dev/procfile.js';
 import { WATCHED, watchSources } from './dev/watch.js';
-import { redisServerArgs } from './redis-server.js';
+import { redisServerArgs } from './redis/server.js';
 
 const DEV_REDIS_PORT = 6390;
 /**

@@ -6,15 +6,13 @@ import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { quit, registry, tlsOf } from './boot.js';
+import { quit, registry, tlsOf } from './process/boot.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import {
   listDeadLetters,
   ReplayRefusedError,
   replayDeadLetter,
   UnknownQueueError,
-} from './offload/dead-letters.js';
-import {
   createQueueOffloader,
   InvalidJobInputError,
   QueueUnavailableError,
@@ -22,8 +20,8 @@ import {
   statusUrl,
   type Offloader,
 } from './offload/index.js';
-import { oldestWaitingMs } from './metrics.js';
-import { createProducerConnection } from './redis.js';
+import { oldestWaitingMs } from './process/metrics.js';
+import { createProducerConnection } from './redis/connections.js';
 
 const USAGE = `usage: npm run jobs -- <command> [options]
        (from a build: node dist/src/jobs-cli.js <command> [options])

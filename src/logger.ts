@@ -1,5 +1,5 @@
 import { pino, type Logger } from 'pino';
-import { telemetry } from './telemetry-hooks.js';
+import { telemetry } from './process/telemetry-hooks.js';
 
 export type { Logger };
 

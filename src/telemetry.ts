@@ -3,7 +3,7 @@
 // (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) or an OTEL_TRACES_EXPORTER
 // other than `none`; OTEL_SDK_DISABLED=true wins. Then, before the app's first import, it
 // registers import-in-the-middle's ESM hook (how the SDK instruments ES modules) and starts the
-// SDK (src/telemetry-sdk.ts). Otherwise no OpenTelemetry module is ever loaded.
+// SDK (src/process/telemetry-sdk.ts). Otherwise no OpenTelemetry module is ever loaded.
 // A preload reads the environment itself: it runs before the app and its config exist.
 import { register } from 'node:module';
 import { basename } from 'node:path';
@@ -37,7 +37,7 @@ if (isMainThread && tracingRequested()) {
   // import-in-the-middle's hook is an async loader that only module.register runs (Node 22, 24).
   // eslint-disable-next-line @typescript-eslint/no-deprecated
   register('import-in-the-middle/hook.mjs', import.meta.url, registerOptions);
-  const { startTelemetry } = await import('./telemetry-sdk.js');
+  const { startTelemetry } = await import('./process/telemetry-sdk.js');
   startTelemetry({ serviceName: defaultServiceName() });
   await waitForAllMessagesAcknowledged();
 }

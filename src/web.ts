@@ -2,15 +2,22 @@
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createApp } from './app.js';
-import { configOrExit, openOffloader, openRelayLoop, openWorkers, quit, registry } from './boot.js';
+import {
+  configOrExit,
+  openOffloader,
+  openRelayLoop,
+  openWorkers,
+  quit,
+  registry,
+} from './process/boot.js';
 import { closeDeps, createDeps } from './deps.js';
-import { startHeartbeat } from './heartbeat.js';
-import { createHttpServer } from './http-server.js';
+import { startHeartbeat } from './process/heartbeat.js';
+import { createHttpServer } from './http/server.js';
 import { createLogger } from './logger.js';
-import { createMonitor } from './monitor.js';
-import { preflightOnConnect } from './preflight.js';
-import { exitOnCrash, exitOnSignals } from './shutdown.js';
-import { flushTelemetry } from './telemetry-hooks.js';
+import { createMonitor } from './process/monitor.js';
+import { preflightOnConnect } from './redis/preflight.js';
+import { exitOnCrash, exitOnSignals } from './process/shutdown.js';
+import { flushTelemetry } from './process/telemetry-hooks.js';
 
 const REDIS_WAIT_MS = 5_000;
 

@@ -3,9 +3,9 @@ import { Writable } from 'node:stream';
 import express, { type Express } from 'express';
 import { pino } from 'pino';
 import request from 'supertest';
-import { adminAuth } from '../src/admin-auth.js';
+import { adminAuth } from '../src/http/admin-auth.js';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { requestLog } from '../src/request-log.js';
+import { requestLog } from '../src/http/request-log.js';
 
 const PASSWORD = 'correct horse battery staple';
 const basic = (user: string, password: string) =>

@@ -48,7 +48,7 @@ describe('the README’s "Add a job in three steps"', function () {
         // noEmit again here: should `extends` ever miss, tsc must not write .js beside the sources.
         compilerOptions: { rootDir: '../..', noEmit: true },
         // request-log.ts adds req.id and req.log to Express's Request, as in the real build.
-        include: ['jobs', 'routes', '../../src/request-log.ts'],
+        include: ['jobs', 'routes', '../../src/http/request-log.ts'],
       }),
     };
     for (const [path, text] of Object.entries(files)) {

@@ -1,11 +1,11 @@
 // The `worker` process (Procfile): consumes the queues in WORKER_QUEUES until SIGTERM.
-import { configOrExit, openRelayLoop, openWorkers, quit } from '../src/boot.js';
+import { configOrExit, openRelayLoop, openWorkers, quit } from '../src/process/boot.js';
 import { closeDeps, createDeps } from '../src/deps.js';
-import { startHeartbeat } from '../src/heartbeat.js';
+import { startHeartbeat } from '../src/process/heartbeat.js';
 import { createLogger } from '../src/logger.js';
-import { preflightOnConnect } from '../src/preflight.js';
-import { exitOnCrash, exitOnSignals } from '../src/shutdown.js';
-import { flushTelemetry } from '../src/telemetry-hooks.js';
+import { preflightOnConnect } from '../src/redis/preflight.js';
+import { exitOnCrash, exitOnSignals } from '../src/process/shutdown.js';
+import { flushTelemetry } from '../src/process/telemetry-hooks.js';
 
 const config = configOrExit(process.env);
 const log = createLogger(config.LOG_LEVEL, 'worker', config.LOG_FORMAT);
@@ -28,10 +28,11 @@ const heartbeat = startHeartbeat({
 });
 
 exitOnSignals(log, config.SHUTDOWN_TIMEOUT_MS, [
-  ['heartbeat', () => heartbeat.stop()],
-  // Stop fetching, let active jobs finish until the deadline, hand back what is left.
+  // First, so no job starts after the signal: stop fetching, let active jobs finish until the
+  // deadline, hand back what is left.
   ['workers', (deadline) => runner.close(deadline)],
   ['relay', () => relayLoop?.relay.close()],
+  ['heartbeat', () => heartbeat.stop()],
   [
     'redis',
     () => Promise.all([quit(connection), quit(relayLoop?.connection)]).then(() => undefined),

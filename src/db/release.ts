@@ -1,6 +1,6 @@
 // The `release` process (Procfile): runs the migrations before a new version's web and worker
 // start. A PaaS runs it once per deploy and stops the deploy if it fails.
-import { configOrExit } from '../boot.js';
+import { configOrExit } from '../process/boot.js';
 import { createLogger } from '../logger.js';
 import { migrate } from './migrate.js';
 

@@ -2,8 +2,8 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import nodemailer from 'nodemailer';
-import { PermanentError } from '../offload/errors.js';
-import { telemetry } from '../telemetry-hooks.js';
+import { PermanentError } from '../offload/index.js';
+import { telemetry } from '../process/telemetry-hooks.js';
 
 export interface Mail {
   to: string;

@@ -1,10 +1,10 @@
 // Cancel across processes. BullMQ's `worker.cancelJob` only reaches jobs held by the process
 // that calls it, so a cancel is published on one Redis channel that every worker process
 // listens to; the one holding the job aborts it. The job is also marked cancelled in its data
-// (queue.ts), which covers a job no worker holds yet: it is dropped at pickup.
+// (queue-cancel.ts), which covers a job no worker holds yet: it is dropped at pickup.
 import type { Cluster, Redis } from 'ioredis';
-import type { Logger } from '../logger.js';
-import { isConnectionError } from '../redis.js';
+import type { Logger } from './logger.js';
+import { isConnectionError } from './connection-error.js';
 
 export const cancelChannel = (prefix: string) => `${prefix}:offload:cancel`;
 
@@ -29,7 +29,7 @@ export function listenForCancels(options: {
 }): CancelListener {
   const { prefix, abort, log } = options;
   const subscriber = options.connection.duplicate();
-  subscriber.on('error', (error) => {
+  subscriber.on('error', (error: unknown) => {
     if (!isConnectionError(error)) log.warn({ err: error }, 'cancel listener error');
   });
   const unheld = new Map<string, number>();

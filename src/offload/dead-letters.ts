@@ -5,14 +5,14 @@
 // are not dead letters (status.ts reads them as `cancelled` / `expired`).
 import { Job, type Queue } from 'bullmq';
 import { parseInput } from './define.js';
-import type { JobData } from './offloader.js';
 import type { Registry } from './registry.js';
-import { toStatus, type JobStatus } from './status.js';
+import { toStatus } from './status.js';
+import type { JobData, JobStatus } from './types.js';
 
 /** Where dead letters are read: the registry's queues, as BullMQ handles, and its jobs. */
 export interface DeadLetterSource {
   registry: Registry;
-  /** One handle per queue (src/monitor.ts makes them), on the queues' prefix. */
+  /** One handle per queue (the caller's: this app's monitor makes them), on the queues' prefix. */
   queues: readonly Queue[];
 }
 

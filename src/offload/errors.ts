@@ -82,3 +82,11 @@ export class JobCancelledError extends Error {
 export class InvalidEnqueueOptionsError extends PermanentError {
   override name = 'InvalidEnqueueOptionsError';
 }
+
+/** An `Idempotency-Key` header that is not 16 to 255 visible ASCII characters (HTTP 400). */
+export class InvalidIdempotencyKeyError extends Error {
+  override name = 'InvalidIdempotencyKeyError';
+  constructor() {
+    super('Idempotency-Key must be 16 to 255 visible ASCII characters (a random UUID is best)');
+  }
+}

@@ -1,5 +1,6 @@
-import type { Logger } from '../logger.js';
-import { parseInput, type AnyJob, type JobContext } from './define.js';
+import type { Logger } from './logger.js';
+import { parseInput } from './define.js';
+import type { AnyJob, JobContext } from './types.js';
 import { CANCEL_REASON, JobCancelledError, JobTimeoutError } from './errors.js';
 
 export interface RunOptions<Deps> {

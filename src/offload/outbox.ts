@@ -5,12 +5,11 @@
 // (pg's Client, PoolClient or Pool; PGlite) will do.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseInput, type AnyJob } from './define.js';
+import { parseInput } from './define.js';
 import { InvalidEnqueueOptionsError, QueueUnavailableError } from './errors.js';
-import type { Accepted, EnqueueOptions, JobData, Offloader } from './offloader.js';
+import type { Accepted, AnyJob, EnqueueOptions, JobData, JobStatus, Offloader } from './types.js';
 import type { Registry } from './registry.js';
 import type { SqlClient } from './sql.js';
-import type { JobStatus } from './status.js';
 import { timing } from './timing.js';
 
 /** The table's default name (see migrations/ for its shape). */

@@ -1,4 +1,4 @@
-import type { AnyJob } from './define.js';
+import type { AnyJob } from './types.js';
 import { groupJob } from './workflow.js';
 
 export interface Registry {

@@ -6,9 +6,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
-import type { JobData } from './offloader.js';
+import type { JobData } from './types.js';
 import type { Outbox, OutboxRow } from './outbox.js';
-import { jobOptions, RETENTION, type Retention } from './queue.js';
+import { jobOptions, RETENTION, type Retention } from './job-options.js';
 import type { Registry } from './registry.js';
 import type { PooledClient } from './sql.js';
 

@@ -1,21 +1,15 @@
-import {
-  DelayedError,
-  Queue,
-  UnrecoverableError,
-  WaitingError,
-  Worker,
-  type Job,
-  type MinimalJob,
-} from 'bullmq';
+import { Queue, WaitingError, Worker, type Job, type MinimalJob } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
-import type { Logger } from '../logger.js';
-import { isConnectionError } from '../redis.js';
+import type { Logger } from './logger.js';
+import { isConnectionError } from './connection-error.js';
 import { listenForCancels } from './cancel.js';
 import { backoffDelay, DEFAULT_RETRY } from './define.js';
-import { CANCEL_REASON, JobCancelledError, PermanentError, RetryLaterError } from './errors.js';
-import { startJob, type JobRun } from './execute.js';
-import type { JobData } from './offloader.js';
-import { createQueueOffloader, RETENTION, type Retention } from './queue.js';
+import { JobCancelledError } from './errors.js';
+import type { JobRun } from './execute.js';
+import { processJob, WorkerShutdownError, type Pickup } from './pickup.js';
+import type { JobData } from './types.js';
+import { RETENTION, type Retention } from './job-options.js';
+import { createQueueOffloader } from './queue.js';
 import type { Registry } from './registry.js';
 import { reconcileSchedules } from './schedules.js';
 import { traced, type JobTracing } from './tracing.js';
@@ -24,7 +18,7 @@ export interface RunnerOptions<Deps> {
   registry: Registry;
   /** Which queues to consume: '*' for every queue a job names (Celery's `-Q`). */
   queues: '*' | readonly string[];
-  /** A worker connection (waits and reconnects, see src/redis.ts); BullMQ duplicates it. */
+  /** A worker connection (`maxRetriesPerRequest: null`: it waits and reconnects); BullMQ duplicates it. */
   connection: Redis | Cluster;
   prefix: string;
   /** Jobs run at once, per queue: `default`, or the queue's own number. */
@@ -53,38 +47,10 @@ export interface Runner {
   close(deadline: number): Promise<void>;
 }
 
-/** Why a job's signal fired when the worker is stopping. */
-class WorkerShutdownError extends Error {
-  override name = 'WorkerShutdownError';
-  constructor() {
-    super('worker shutting down');
-  }
-}
-/**
- * Retry-laters spend no attempt, so a job that is turned away forever would never end: after
- * this many pickups beyond its attempts, a retry-later counts as a failed attempt.
- */
-const MAX_DEFERRALS = 25;
-
 /** Starts one BullMQ worker per queue; each runs the registry's jobs of that queue. */
 export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
   const { registry, log } = options;
-  const queues = options.queues === '*' ? registry.queues : options.queues;
-  const unknown = queues.filter((name) => !registry.queues.includes(name));
-  if (unknown.length > 0) {
-    throw new Error(
-      `WORKER_QUEUES names queues no job uses: ${unknown.join(', ')} (known: ${registry.queues.join(', ')})`,
-    );
-  }
-  for (const [setting, named] of Object.entries({
-    QUEUE_CONCURRENCY: options.concurrency.queues ?? {},
-    QUEUE_RATE_LIMIT: options.rateLimits ?? {},
-  })) {
-    const strangers = Object.keys(named).filter((name) => !registry.queues.includes(name));
-    if (strangers.length > 0) {
-      throw new Error(`${setting} names queues no job uses: ${strangers.join(', ')}`);
-    }
-  }
+  const queues = consumedQueues(options);
 
   // Jobs enqueue follow-ups through the worker's connection. Like any enqueue it fails at once
   // while Redis is unreachable, and the job is retried later.
@@ -99,153 +65,33 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
     retention: options.retention ?? RETENTION,
     tracing: options.tracing,
   });
-  const enqueue = followUps.enqueue.bind(followUps);
-  const workers = new Map<string, Worker<JobData>>();
-  // For RetryLaterError's queue scope: made on first use, most queues never need one.
-  const limiters = new Map<string, Queue>();
-  const limiterOf = (name: string) => {
-    let queue = limiters.get(name);
-    if (!queue) {
-      queue = new Queue(name, { connection: options.connection, prefix: options.prefix });
-      queue.on('error', (error) => {
-        if (!isConnectionError(error)) log.warn({ err: error, queue: name }, 'queue error');
-      });
-      limiters.set(name, queue);
-    }
-    return queue;
+  const limiters = createLimiters(options);
+  const pickup: Pickup<Deps> = {
+    registry,
+    log,
+    deps: options.deps,
+    enqueue: followUps.enqueue.bind(followUps),
+    running: new Map<string, JobRun>(),
+    limiterOf: limiters.of,
+    recentlyCancelled: (id) => cancels.recent(id),
   };
-
-  /** Ends a job without running it (again): it reads `outcome` from now on. */
-  async function drop(job: Job<JobData>, outcome: 'cancelled' | 'expired', at: number) {
-    if (job.data.outcome !== outcome) await job.updateData({ ...job.data, outcome, outcomeAt: at });
-    // A retry is a start too (as with Celery's `expires`): past the expiry, none happens.
-    const start = job.attemptsMade > 0 ? 'retried' : 'started';
-    throw new UnrecoverableError(
-      outcome === 'expired'
-        ? `expired: not ${start} by ${new Date(at).toISOString()}`
-        : CANCEL_REASON,
-    );
-  }
-
-  // The runs under way in this process, by job id: cancels and the shutdown stop them. (Not
-  // BullMQ's own signal: it would make an AbortController for every job, see execute.ts.)
-  const running = new Map<string, JobRun>();
-
+  const { running } = pickup;
+  // Set when close() begins. BullMQ may still hand over a job whose fetch was under way as the
+  // worker began closing (a job that became ready that very moment); it goes back, unstarted.
+  let stopping = false;
   async function process(job: Job<JobData>, token?: string) {
-    const definition = registry.get(job.name);
-    if (!definition) throw new UnrecoverableError(`no job named "${job.name}" in this worker`);
-    const jobLog = log.child({
-      jobId: job.id,
-      job: job.name,
-      reqId: job.data.requestId,
-      attempt: job.attemptsStarted,
-    });
-    const started = Date.now();
-    const { expiresAt, outcome } = job.data;
-    if (outcome === 'cancelled' || cancels.recent(String(job.id))) {
-      jobLog.info(
-        job.data.refused
-          ? 'job whose enqueue was refused (answered 503): dropped'
-          : 'job cancelled before it started: dropped',
-      );
-      await drop(job, 'cancelled', job.data.outcomeAt ?? started);
+    if (stopping) {
+      await job.moveToWait(token);
+      log.info({ jobId: job.id, job: job.name }, 'job fetched as the worker stopped: handed back');
+      throw new WaitingError();
     }
-    if (expiresAt !== undefined && started > expiresAt) {
-      jobLog.warn({ expiresAt: new Date(expiresAt).toISOString() }, 'job expired: dropped');
-      await drop(job, 'expired', expiresAt);
-    }
-    jobLog.info({ waitedMs: started - job.timestamp }, 'job started');
-    const id = String(job.id);
-    const run = startJob(definition, job.data.input, {
-      jobId: id,
-      attempt: job.attemptsStarted,
-      log: jobLog,
-      deps: options.deps,
-      enqueue,
-      results: async () => inOrder(await job.getChildrenValues()),
-      progress: (value) => job.updateProgress(value),
-    });
-    running.set(id, run);
-    try {
-      const result = await run.result;
-      jobLog.info({ durationMs: Date.now() - started }, 'job completed');
-      return result;
-    } catch (error) {
-      if (run.reason instanceof WorkerShutdownError) {
-        // Not a failure: hand the job back without spending an attempt.
-        await job.moveToWait(token);
-        jobLog.warn('job interrupted by shutdown, put back in its queue');
-        throw new WaitingError();
-      }
-      if (run.reason instanceof JobCancelledError) {
-        jobLog.info({ durationMs: Date.now() - started }, 'job cancelled while running');
-        await drop(job, 'cancelled', job.data.outcomeAt ?? Date.now());
-      }
-      const deferrals = job.attemptsStarted - job.attemptsMade - 1;
-      if (error instanceof RetryLaterError && deferrals < MAX_DEFERRALS) {
-        jobLog.info(
-          { delayMs: error.delayMs, scope: error.scope },
-          `retry later: ${error.message}`,
-        );
-        if (error.scope === 'queue') {
-          // The whole queue waits, in every worker; this job goes back to the front.
-          await limiterOf(job.queueName).rateLimit(error.delayMs);
-          throw Worker.RateLimitError();
-        }
-        await job.moveToDelayed(Date.now() + error.delayMs, token);
-        throw new DelayedError();
-      }
-      const permanent = error instanceof PermanentError;
-      jobLog.warn({ err: error, durationMs: Date.now() - started, permanent }, 'job failed');
-      if (permanent) throw new UnrecoverableError(error.message);
-      throw error;
-    } finally {
-      running.delete(id);
-    }
+    return processJob(pickup, job, token);
   }
 
   const { tracing } = options;
   const processor = tracing ? traced(tracing, process) : process;
-  for (const name of queues) {
-    const limiter = options.rateLimits?.[name];
-    const worker = new Worker<JobData>(name, processor, {
-      connection: options.connection,
-      ...(tracing && { telemetry: tracing.telemetry }),
-      prefix: options.prefix,
-      concurrency: options.concurrency.queues?.[name] ?? options.concurrency.default,
-      lockDuration: options.lockMs,
-      stalledInterval: options.stalledIntervalMs,
-      // Every worker gets a limiter: BullMQ reads a queue's rate-limit key only in workers
-      // that have one, and a queue-scope RetryLaterError sets that key to pause them all.
-      limiter: limiter
-        ? { max: limiter.max, duration: limiter.durationMs }
-        : { max: Number.MAX_SAFE_INTEGER, duration: 1_000 },
-      settings: {
-        backoffStrategy: (attemptsMade: number, _type?: string, _error?: Error, job?: MinimalJob) =>
-          backoffDelay((job && registry.get(job.name)?.retry) ?? DEFAULT_RETRY, attemptsMade),
-      },
-    });
-    worker.on('error', (error) => {
-      if (!isConnectionError(error)) log.warn({ err: error, queue: name }, 'worker error');
-    });
-    // Once per job that is out of attempts (BullMQ's event fires for every failed attempt):
-    // the dead-letter line an alert can follow (list and replay them: see dead-letters.ts).
-    worker.on('failed', (job, error) => {
-      if (job?.finishedOn && !job.data.outcome) {
-        log.error(
-          {
-            jobId: job.id,
-            job: job.name,
-            reqId: job.data.requestId,
-            attempts: job.attemptsMade,
-            err: error,
-          },
-          'job failed for good: dead-lettered',
-        );
-      }
-    });
-    workers.set(name, worker);
-  }
+  const workers = new Map<string, Worker<JobData>>();
+  for (const name of queues) workers.set(name, startWorker(options, name, processor));
   log.info(
     { queues, concurrency: options.concurrency, rateLimits: options.rateLimits },
     'consuming queues',
@@ -269,6 +115,7 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
     queues,
     schedules,
     async close(deadline) {
+      stopping = true;
       const closing = Promise.all([
         ...[...workers.values()].map((worker) => worker.close()),
         schedules,
@@ -284,19 +131,95 @@ export function startRunner<Deps>(options: RunnerOptions<Deps>): Runner {
       } finally {
         clearTimeout(timer);
       }
-      await Promise.all([
-        followUps.close(),
-        cancels.close(),
-        ...[...limiters.values()].map((queue) => queue.close()),
-      ]);
+      await Promise.all([followUps.close(), cancels.close(), limiters.close()]);
     },
   };
 }
 
-/** Children's results by their ids' step numbers (`<parent>.<n>`, see ids.ts), not hash order. */
-function inOrder(values: Record<string, unknown>): unknown[] {
-  const step = (key: string) => Number(/\.(\d+)$/.exec(key)?.[1] ?? 0);
-  return Object.keys(values)
-    .sort((a, b) => step(a) - step(b))
-    .map((key) => values[key]);
+/** The queues to consume; a queue named in the options that no job uses is an error. */
+function consumedQueues<Deps>(options: RunnerOptions<Deps>): readonly string[] {
+  const { registry } = options;
+  const queues = options.queues === '*' ? registry.queues : options.queues;
+  const unknown = queues.filter((name) => !registry.queues.includes(name));
+  if (unknown.length > 0) {
+    throw new Error(
+      `WORKER_QUEUES names queues no job uses: ${unknown.join(', ')} (known: ${registry.queues.join(', ')})`,
+    );
+  }
+  for (const [setting, named] of Object.entries({
+    QUEUE_CONCURRENCY: options.concurrency.queues ?? {},
+    QUEUE_RATE_LIMIT: options.rateLimits ?? {},
+  })) {
+    const strangers = Object.keys(named).filter((name) => !registry.queues.includes(name));
+    if (strangers.length > 0) {
+      throw new Error(`${setting} names queues no job uses: ${strangers.join(', ')}`);
+    }
+  }
+  return queues;
+}
+
+/** For RetryLaterError's queue scope: made on first use, most queues never need one. */
+function createLimiters<Deps>({ connection, prefix, log }: RunnerOptions<Deps>) {
+  const limiters = new Map<string, Queue>();
+  return {
+    of: (name: string): Queue => {
+      let queue = limiters.get(name);
+      if (!queue) {
+        queue = new Queue(name, { connection, prefix });
+        queue.on('error', (error) => {
+          if (!isConnectionError(error)) log.warn({ err: error, queue: name }, 'queue error');
+        });
+        limiters.set(name, queue);
+      }
+      return queue;
+    },
+    close: () => Promise.all([...limiters.values()].map((queue) => queue.close())),
+  };
+}
+
+/** One queue's BullMQ worker, running `processor` on each job it picks up. */
+function startWorker<Deps>(
+  options: RunnerOptions<Deps>,
+  name: string,
+  processor: (job: Job<JobData>, token?: string) => Promise<unknown>,
+): Worker<JobData> {
+  const { registry, log, tracing } = options;
+  const limiter = options.rateLimits?.[name];
+  const worker = new Worker<JobData>(name, processor, {
+    connection: options.connection,
+    ...(tracing && { telemetry: tracing.telemetry }),
+    prefix: options.prefix,
+    concurrency: options.concurrency.queues?.[name] ?? options.concurrency.default,
+    lockDuration: options.lockMs,
+    stalledInterval: options.stalledIntervalMs,
+    // Every worker gets a limiter: BullMQ reads a queue's rate-limit key only in workers
+    // that have one, and a queue-scope RetryLaterError sets that key to pause them all.
+    limiter: limiter
+      ? { max: limiter.max, duration: limiter.durationMs }
+      : { max: Number.MAX_SAFE_INTEGER, duration: 1_000 },
+    settings: {
+      backoffStrategy: (attemptsMade: number, _type?: string, _error?: Error, job?: MinimalJob) =>
+        backoffDelay((job && registry.get(job.name)?.retry) ?? DEFAULT_RETRY, attemptsMade),
+    },
+  });
+  worker.on('error', (error) => {
+    if (!isConnectionError(error)) log.warn({ err: error, queue: name }, 'worker error');
+  });
+  // Once per job that is out of attempts (BullMQ's event fires for every failed attempt):
+  // the dead-letter line an alert can follow (list and replay them: see dead-letters.ts).
+  worker.on('failed', (job, error) => {
+    if (job?.finishedOn && !job.data.outcome) {
+      log.error(
+        {
+          jobId: job.id,
+          job: job.name,
+          reqId: job.data.requestId,
+          attempts: job.attemptsMade,
+          err: error,
+        },
+        'job failed for good: dead-lettered',
+      );
+    }
+  });
+  return worker;
 }

@@ -3,12 +3,11 @@
 // idempotent, so several workers starting at once still create each run once.
 import { Queue, type RepeatOptions } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
-import type { Logger } from '../logger.js';
-import type { AnyJob } from './define.js';
-import type { JobData } from './offloader.js';
-import { jobOptions } from './queue.js';
+import type { Logger } from './logger.js';
+import type { AnyJob, JobData } from './types.js';
+import { jobOptions } from './job-options.js';
 import type { Registry } from './registry.js';
-import { isConnectionError } from '../redis.js';
+import { isConnectionError } from './connection-error.js';
 
 export interface ReconcileOptions {
   registry: Registry;

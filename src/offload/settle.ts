@@ -7,7 +7,7 @@
 // pickup, as a cancelled one is. The script's answer says what happened; while Redis does not
 // answer, the script waits in line behind the add, and is sent again once reconnected.
 import type { Cluster, Redis } from 'ioredis';
-import type { Logger } from '../logger.js';
+import type { Logger } from './logger.js';
 
 /** What settling found. `refused` and `absent` mean the job will never run. */
 export type Settled = 'absent' | 'refused' | 'started' | 'other';

@@ -1,13 +1,6 @@
 import type { Job } from 'bullmq';
 import { CANCELLED } from './errors.js';
-import type { JobData } from './offloader.js';
-
-/**
- * The states a caller can see. BullMQ's `prioritized` and `waiting-children` read as waiting;
- * `expired` and `cancelled` are ours (BullMQ has neither): see `toStatus`.
- */
-export type JobState =
-  'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'expired' | 'cancelled';
+import type { JobData, JobState, JobStatus } from './types.js';
 
 /** States a job never leaves (unless an admin replays it). */
 export const FINAL_STATES: ReadonlySet<JobState> = new Set([
@@ -16,21 +9,6 @@ export const FINAL_STATES: ReadonlySet<JobState> = new Set([
   'expired',
   'cancelled',
 ]);
-
-/** What `GET /jobs/:id` shows. Never the job's input: it may hold personal data. */
-export interface JobStatus {
-  id: string;
-  name: string;
-  state: JobState;
-  progress: unknown;
-  result?: unknown;
-  error?: string;
-  /** Runs started so far, retries included. */
-  attempts: number;
-  createdAt: string;
-  startedAt?: string;
-  finishedAt?: string;
-}
 
 /** Progress as work items: what a workflow's children report, and their parent adds up. */
 export interface Progress {

@@ -1,5 +1,5 @@
 import { InvalidEnqueueOptionsError } from './errors.js';
-import type { EnqueueOptions } from './offloader.js';
+import type { EnqueueOptions } from './types.js';
 
 /** When an enqueued job may start (its delay) and until when (its expiry), from its options. */
 export function timing(

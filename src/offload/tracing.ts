@@ -1,9 +1,9 @@
 // The offloader's tracing seam. The offloader imports no tracing library: whoever wants traces
-// (src/telemetry-sdk.ts, with OpenTelemetry) hands it a `JobTracing`. Without one, nothing here
+// (this app's src/process/telemetry-sdk.ts, with OpenTelemetry) hands it a `JobTracing`. Without one, nothing here
 // runs and nothing is loaded, so an app that does not trace pays nothing.
 import { UnrecoverableError, type Job, type Telemetry } from 'bullmq';
 import { CANCEL_REASON } from './errors.js';
-import type { JobData } from './offloader.js';
+import type { JobData } from './types.js';
 
 /** One run (attempt) of a job, as tracing sees it. */
 export interface TracedRun {

@@ -4,30 +4,16 @@
 // results with `ctx.results()`. A flow is a tree, so a job waits for many but feeds only one:
 // a group can start a chain (that is a chord), not follow a step.
 import { z } from 'zod';
-import { defineJob, type AnyJob, type JobDefinition } from './define.js';
-
-/**
- * What a job waiting for others does when one of them fails for good: `fail` (it fails too,
- * without running: the default) or `continue` (it runs with the results of those that
- * completed).
- */
-export type FailurePolicy = 'fail' | 'continue';
-
-export interface Step {
-  kind: 'step';
-  job: AnyJob;
-  input: unknown;
-}
-export interface Group {
-  kind: 'group';
-  members: readonly Workflow[];
-  onFailure: FailurePolicy;
-}
-export interface Chain {
-  kind: 'chain';
-  steps: readonly Workflow[];
-}
-export type Workflow = Step | Group | Chain;
+import { defineJob } from './define.js';
+import type {
+  AnyJob,
+  Chain,
+  FailurePolicy,
+  Group,
+  JobDefinition,
+  Step,
+  Workflow,
+} from './types.js';
 
 /** One job with its input (checked against the job's schema when the workflow starts). */
 export const step = <Schema extends z.ZodType>(

@@ -1,7 +1,7 @@
 // Reading a stored file whole, in a job: a file gone missing fails the job for good, since
 // retrying will not bring it back (it expired and was cleaned up, or was never written).
 import { buffer } from 'node:stream/consumers';
-import { PermanentError } from '../offload/errors.js';
+import { PermanentError } from '../offload/index.js';
 import { NotFoundError, type Storage } from './storage.js';
 
 export async function readStored(storage: Storage, key: string, what = key): Promise<Buffer> {

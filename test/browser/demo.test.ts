@@ -33,7 +33,7 @@ declare function recordState(text: string): void;
 
 const ADMIN_PASSWORD = `browser-test-${randomUUID()}`;
 
-/** What Chromium reported blocked by a page's CSP (src/security.ts): each a broken feature. */
+/** What Chromium reported blocked by a page's CSP (src/http/security.ts): each a broken feature. */
 const cspViolations: string[] = [];
 function watchCsp(page: Page, name: string): void {
   page.on('console', (message) => {

@@ -6,11 +6,17 @@ import { Queue } from 'bullmq';
 import type { Express } from 'express';
 import type { Redis } from 'ioredis';
 import { createApp } from '../../src/app.js';
-import { connectOffloader, openRelayLoop, quit, registry, startWorkers } from '../../src/boot.js';
+import {
+  connectOffloader,
+  openRelayLoop,
+  quit,
+  registry,
+  startWorkers,
+} from '../../src/process/boot.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { closeDeps, createDeps, type Deps } from '../../src/deps.js';
 import { createLogger } from '../../src/logger.js';
-import { createMonitor, type Monitor } from '../../src/monitor.js';
+import { createMonitor, type Monitor } from '../../src/process/monitor.js';
 import type { Offloader, Runner } from '../../src/offload/index.js';
 import { sharedRedisUrl } from './global.js';
 import { GENEROUS_RATE_LIMITS } from './limits.js';

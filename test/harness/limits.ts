@@ -1,4 +1,4 @@
-// The rate limits (src/rate-limit.ts) stay on in every test, counting in Redis as in
+// The rate limits (src/http/rate-limit.ts) stay on in every test, counting in Redis as in
 // production, but high enough that no test's own traffic (load tests post thousands of
 // requests from one address) reaches them; test/security/rate-limit.test.ts sets its own.
 export const GENEROUS_RATE_LIMITS: Record<string, string> = {

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { redisServerArgs } from '../../src/redis-server.js';
+import { redisServerArgs } from '../../src/redis/server.js';
 import { freePort } from './ports.js';
 
 export interface PrivateRedis {

@@ -17,7 +17,7 @@ import {
   type Runner,
 } from '../../src/offload/index.js';
 import type { RunnerOptions } from '../../src/offload/runner.js';
-import { createProducerConnection, createWorkerConnection } from '../../src/redis.js';
+import { createProducerConnection, createWorkerConnection } from '../../src/redis/connections.js';
 import { eventually } from './app.js';
 import { sharedRedisUrl } from './global.js';
 

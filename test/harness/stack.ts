@@ -5,7 +5,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
-import { registry } from '../../src/boot.js';
+import { registry } from '../../src/process/boot.js';
 import { eventually } from './app.js';
 import { freePort } from './ports.js';
 import { startProcess, type LogLine, type Proc } from './procfile.js';

@@ -19,7 +19,7 @@ import {
   PermanentError,
   type JobData,
 } from '../../src/offload/index.js';
-import { createProducerConnection } from '../../src/redis.js';
+import { createProducerConnection } from '../../src/redis/connections.js';
 import { eventually } from '../harness/app.js';
 import { sharedRedisUrl } from '../harness/global.js';
 import { silentLog, startRuntime, type Runtime } from '../harness/runtime.js';

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { sendEmail } from '../../jobs/index.js';
-import { registry } from '../../src/boot.js';
+import { registry } from '../../src/process/boot.js';
 import { withTransaction } from '../../src/db/pool.js';
 import { createOutbox, startRelay, type Relay } from '../../src/offload/index.js';
 import { createTestApp, type TestApp } from '../harness/app.js';

@@ -16,7 +16,7 @@ import {
   type Offloader,
   type Runner,
 } from '../../src/offload/index.js';
-import { createProducerConnection, createWorkerConnection } from '../../src/redis.js';
+import { createProducerConnection, createWorkerConnection } from '../../src/redis/connections.js';
 import { eventually } from '../harness/app.js';
 import { sharedRedisUrl } from '../harness/global.js';
 

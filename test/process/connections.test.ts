@@ -14,7 +14,7 @@ import { startRedis, type PrivateRedis } from '../harness/redis.js';
 const PREFIX = 'budget';
 
 /**
- * The other clients of `admin`'s Redis, counted by what they are: src/redis.ts names our
+ * The other clients of `admin`'s Redis, counted by what they are: src/redis/connections.ts names our
  * connections `offload:<role>`; BullMQ renames the ones it blocks on `<prefix>:<base64 queue>`
  * (a worker's fetch) and `<prefix>:<base64 queue>:qe` (a QueueEvents reader).
  */

@@ -7,11 +7,11 @@ import { Job, Queue } from 'bullmq';
 import cleanStorage from '../../jobs/clean-storage.js';
 import makeThumbnail, { uploadKey } from '../../jobs/make-thumbnail.js';
 import sendEmail from '../../jobs/send-email.js';
-import { registry } from '../../src/boot.js';
+import { registry } from '../../src/process/boot.js';
 import type { JobData } from '../../src/offload/index.js';
 import { createLogger } from '../../src/logger.js';
 import { reconcileSchedules } from '../../src/offload/schedules.js';
-import { createWorkerConnection } from '../../src/redis.js';
+import { createWorkerConnection } from '../../src/redis/connections.js';
 import { createTestApp, eventually, type TestApp } from '../harness/app.js';
 import { freePort } from '../harness/ports.js';
 

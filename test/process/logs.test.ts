@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readiness } from '../../src/monitor.js';
+import type { Readiness } from '../../src/process/monitor.js';
 import { eventually } from '../harness/app.js';
 import { sharedRedisUrl } from '../harness/global.js';
 import { freePort } from '../harness/ports.js';

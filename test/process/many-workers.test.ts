@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { registry } from '../../src/boot.js';
+import { registry } from '../../src/process/boot.js';
 import { sharedRedisUrl } from '../harness/global.js';
 import { makeImage } from '../harness/images.js';
 import type { LogLine, Proc } from '../harness/procfile.js';

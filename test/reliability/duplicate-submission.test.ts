@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import request from 'supertest';
-import { registry } from '../../src/boot.js';
+import { registry } from '../../src/process/boot.js';
 import { createTestApp, type TestApp } from '../harness/app.js';
 import { makeImage } from '../harness/images.js';
 

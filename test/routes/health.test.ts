@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import request from 'supertest';
-import { registry } from '../../src/boot.js';
-import { startHeartbeat } from '../../src/heartbeat.js';
+import { registry } from '../../src/process/boot.js';
+import { startHeartbeat } from '../../src/process/heartbeat.js';
 import { createLogger } from '../../src/logger.js';
-import type { Readiness } from '../../src/monitor.js';
+import type { Readiness } from '../../src/process/monitor.js';
 import { createTestApp, eventually, type TestApp } from '../harness/app.js';
 import { startRedis, type PrivateRedis } from '../harness/redis.js';
 

@@ -8,7 +8,7 @@ const PASSWORD = 'dashboard-password-for-tests';
 const frameAncestors = (res: Response) =>
   /(?:^|;)\s*frame-ancestors ([^;]+)/.exec(String(res.headers['content-security-policy']))?.[1];
 
-describe('security headers (src/security.ts)', function () {
+describe('security headers (src/http/security.ts)', function () {
   this.timeout(30_000);
   let t: TestApp;
   before(async () => {

@@ -20,7 +20,7 @@ function assertRefused(res: Response): void {
   assert.match((res.body as { error: string }).error, /too many requests: at most \d+/);
 }
 
-describe('rate limits (src/rate-limit.ts)', function () {
+describe('rate limits (src/http/rate-limit.ts)', function () {
   this.timeout(30_000);
   const apps: TestApp[] = [];
   /** Two web processes' apps on one Redis, under one queue prefix: as two dynos are. */

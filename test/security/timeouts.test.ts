@@ -4,14 +4,14 @@ import { readdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { createHttpServer } from '../../src/http-server.js';
+import { createHttpServer } from '../../src/http/server.js';
 import { createTestApp, eventually, type TestApp } from '../harness/app.js';
 import { makeImage } from '../harness/images.js';
 import { BOUNDARY, MULTIPART_TYPE } from '../harness/multipart.js';
 
 const HEADERS_MS = 1_000;
 const REQUEST_MS = 2_000;
-/** Node looks for late connections once a second (src/http-server.ts), plus a loaded machine. */
+/** Node looks for late connections once a second (src/http/server.ts), plus a loaded machine. */
 const SLACK_MS = 2_500;
 
 interface Trickled {
@@ -39,7 +39,7 @@ async function trickle(port: number, head: Buffer | string, drip: string): Promi
   return { answer, ms: performance.now() - started };
 }
 
-describe('server timeouts (src/http-server.ts)', function () {
+describe('server timeouts (src/http/server.ts)', function () {
   this.timeout(30_000);
   let t: TestApp;
   let server: Server;

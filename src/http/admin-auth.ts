@@ -1,7 +1,7 @@
 // The admin area's door: HTTP Basic auth against ADMIN_PASSWORD, and a CSRF guard on writes.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
 
 export interface AdminAuthOptions {
   /** ADMIN_PASSWORD; unset turns the area off (404), as if it did not exist. */

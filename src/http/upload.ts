@@ -3,7 +3,7 @@
 import busboy, { type Busboy } from 'busboy';
 import type { Request } from 'express';
 import type { Readable } from 'node:stream';
-import { HttpError } from './http.js';
+import { HttpError } from './errors.js';
 
 export interface UploadOptions {
   /** The form field that must carry the file. */
@@ -33,7 +33,7 @@ const tooLarge = (maxBytes: number) =>
  * Streams the request's file to `save` and resolves with what `save` resolves (and the plain
  * fields), once the whole request is read. Fails at once (413, or `save`'s own error) without
  * reading the rest; the error middleware answers, then reads off the rest within bounds before
- * it closes (src/drain.ts). Any other part, a second
+ * it closes (src/http/drain.ts). Any other part, a second
  * file, a path in the file name or a malformed body is a 400. `save` must consume the stream
  * or fail.
  */

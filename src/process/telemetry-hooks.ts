@@ -2,7 +2,7 @@
 // fields, a span around a call. The preload (src/telemetry.ts) fills the slot before the app's
 // first line runs; the app reads it. No OpenTelemetry import here: with tracing off the slot
 // stays empty and the app never loads, nor pays for, any of it.
-import type { JobTracing } from './offload/index.js';
+import type { JobTracing } from '../offload/index.js';
 
 export type SpanAttributes = Record<string, string | number | boolean>;
 

@@ -1,4 +1,4 @@
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
 
 /** One step of an ordered shutdown; `deadline` (epoch ms) is when it must have let go. */
 export type ShutdownStep = readonly [name: string, run: (deadline: number) => Promise<void> | void];

@@ -3,7 +3,7 @@
 // for 336 s, with its connection, its parser and its partly stored file.
 import { createServer, type Server } from 'node:http';
 import type { Express } from 'express';
-import type { Config } from './config.js';
+import type { Config } from '../config.js';
 
 /** How often Node looks for connections past their timeouts: the cut comes at most this late. */
 const CHECK_INTERVAL_MS = 1_000;

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Cluster, Redis } from 'ioredis';
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
 
 export const HEARTBEAT_EVERY_MS = 5_000;
 /** A worker not heard from for this long (three missed beats) counts as gone. */

@@ -1,11 +1,11 @@
 // Rate limits per client on the routes that cost work and on failed admin logins, counted in
-// Redis so every web process shares one count (express-rate-limit, src/rate-store.ts).
+// Redis so every web process shares one count (express-rate-limit, src/http/rate-store.ts).
 import type { Express, RequestHandler } from 'express';
 import { rateLimit, type Store } from 'express-rate-limit';
-import type { Config } from './config.js';
-import type { Logger } from './logger.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
 import { HitBatcher, RedisRateStore } from './rate-store.js';
-import type { RedisConnection } from './redis.js';
+import type { RedisConnection } from '../redis/connections.js';
 
 type Limit = { max: number; durationMs: number } | null;
 

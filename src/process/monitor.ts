@@ -2,13 +2,13 @@
 // dashboard reads. Made by the entry point (it owns connections), handed to createApp.
 import { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
-import type { Config } from './config.js';
+import type { Config } from '../config.js';
 import { countWorkers } from './heartbeat.js';
-import type { Logger } from './logger.js';
-import { registerOutboxMetrics } from './db/metrics.js';
+import type { Logger } from '../logger.js';
+import { registerOutboxMetrics } from '../db/metrics.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { createOutbox, type SqlClient } from './offload/index.js';
-import { inspectRedis, judgeMemory, type RedisFindings } from './preflight.js';
+import { createOutbox, type SqlClient } from '../offload/index.js';
+import { inspectRedis, judgeMemory, type RedisFindings } from '../redis/preflight.js';
 import {
   connectionProblem,
   connectWorker,
@@ -16,7 +16,7 @@ import {
   isConnectionError,
   redisAddress,
   type TlsOptions,
-} from './redis.js';
+} from '../redis/connections.js';
 
 /** An outbox row older than this is a warning in /readyz: the relay is behind or stopped. */
 const OUTBOX_AGE_WARNING_S = 60;

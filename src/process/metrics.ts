@@ -4,9 +4,9 @@ import { Job, type Queue } from 'bullmq';
 import type { RequestHandler } from 'express';
 import type { Cluster, Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Logger } from './logger.js';
-import type { JobData } from './offload/index.js';
-import { isConnectionError } from './redis.js';
+import type { Logger } from '../logger.js';
+import type { JobData } from '../offload/index.js';
+import { isConnectionError } from '../redis/connections.js';
 
 /** BullMQ's job counts, as the `state` label of offload_queue_jobs. */
 const STATES = [
@@ -31,7 +31,7 @@ export interface Metrics {
 export interface MetricsOptions {
   /** The queues to measure (none in inline mode), on a fail-fast producer connection. */
   queues: readonly Queue[];
-  /** A blocking connection for one queue's event stream (see src/redis.ts). */
+  /** A blocking connection for one queue's event stream (see src/redis/connections.ts). */
   eventsConnection: () => Redis | Cluster;
   /** False while Redis is away: BullMQ would wait for it, and a scrape must not hang. */
   connected: () => boolean;

@@ -2,7 +2,7 @@
 // like every other refusal (see drain.ts).
 import express, { type Request, type RequestHandler } from 'express';
 import { discardLimits } from './drain.js';
-import { HttpError } from './http.js';
+import { HttpError } from './errors.js';
 
 /**
  * express.json with a bounded refusal: a body whose Content-Length is over `limitBytes` is a

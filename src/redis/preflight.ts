@@ -1,7 +1,7 @@
 // The Redis preflight: is this Redis fit to hold jobs? Run by both processes when they connect,
 // and by /readyz on each probe.
 import type { Cluster, Redis } from 'ioredis';
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
 
 /** BullMQ's Lua scripts need Redis 6.2 (e.g. LMOVE, ZRANGE BYSCORE...). */
 export const MIN_REDIS_VERSION = [6, 2, 0] as const;

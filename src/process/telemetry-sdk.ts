@@ -18,7 +18,7 @@ import { IORedisInstrumentation, type CommandArgs } from '@opentelemetry/instrum
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BullMQOtel } from 'bullmq-otel';
-import type { JobTracing, RunOutcome, TracedRun } from './offload/index.js';
+import type { JobTracing, RunOutcome, TracedRun } from '../offload/index.js';
 import { installTelemetry, type SpanAttributes } from './telemetry-hooks.js';
 
 const NAME = 'offload';

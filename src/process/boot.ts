@@ -1,9 +1,9 @@
 // Wiring shared by the two process entries (src/web.ts, workers/main.ts): config in, parts out.
 import { Cluster, type Redis } from 'ioredis';
-import { jobs } from '../jobs/index.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
-import type { Deps } from './deps.js';
-import { createLogger, type Logger } from './logger.js';
+import { jobs } from '../../jobs/index.js';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import type { Deps } from '../deps.js';
+import { createLogger, type Logger } from '../logger.js';
 import {
   createInlineOffloader,
   createOutbox,
@@ -16,8 +16,13 @@ import {
   type Offloader,
   type Relay,
   type Runner,
-} from './offload/index.js';
-import { connectProducer, connectWorker, type RedisConnection, type TlsOptions } from './redis.js';
+} from '../offload/index.js';
+import {
+  connectProducer,
+  connectWorker,
+  type RedisConnection,
+  type TlsOptions,
+} from '../redis/connections.js';
 import { telemetry } from './telemetry-hooks.js';
 
 export const registry = createRegistry(jobs);

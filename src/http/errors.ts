@@ -1,12 +1,7 @@
-import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { z } from 'zod';
 import { answerThenDrain } from './drain.js';
-import {
-  fingerprint,
-  IdempotencyConflictError,
-  InvalidJobInputError,
-  QueueUnavailableError,
-} from './offload/index.js';
+import { errorResponse } from '../offload/index.js';
 
 /** An error with an HTTP status whose message (and problems) the client may read. */
 export class HttpError extends Error {
@@ -33,40 +28,6 @@ export function parseOr400<Schema extends z.ZodType>(
     `invalid ${what}`,
     result.error.issues.map((i) => `${i.path.join('.') || what}: ${i.message}`),
   );
-}
-
-/** Visible ASCII, long enough to be as unguessable as a job id: the key decides the job's id. */
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{16,255}$/;
-
-/**
- * What every enqueue from a request passes along: the request id (it travels into the job's
- * logs) and the `Idempotency-Key` header, when given, so a retried POST returns the same job.
- */
-export function enqueueOptions(req: Request): { requestId: string; key?: string } {
-  const key = req.get('Idempotency-Key');
-  if (key === undefined) return { requestId: req.id };
-  if (!IDEMPOTENCY_KEY.test(key)) {
-    throw new HttpError(
-      400,
-      'Idempotency-Key must be 16 to 255 visible ASCII characters (a random UUID is best)',
-    );
-  }
-  return { requestId: req.id, key: `http:${key}` };
-}
-
-/**
- * What an Idempotency-Key is bound to: the route and the validated request (not the job's
- * input, which holds ids made per request). Only computed when the request has a key.
- */
-export function keyedTo(
-  req: Request,
-  options: { key?: string },
-  validated: unknown,
-): { fingerprint?: string } {
-  if (options.key === undefined) return {};
-  const path = (req.route as { path?: unknown } | undefined)?.path;
-  const route = `${req.method} ${req.baseUrl}${typeof path === 'string' ? path : req.path}`;
-  return { fingerprint: fingerprint({ route, request: validated }) };
 }
 
 export const notFound: RequestHandler = (req, res) => {
@@ -99,21 +60,9 @@ function describe(error: unknown): { status: number; body: Record<string, unknow
   if (error instanceof HttpError) {
     return { status: error.status, body: { error: error.message, problems: error.problems } };
   }
-  if (error instanceof InvalidJobInputError) {
-    return { status: 400, body: { error: 'invalid job input', problems: error.problems } };
-  }
-  if (error instanceof IdempotencyConflictError) {
-    return {
-      status: 422,
-      body: {
-        error:
-          'Idempotency-Key was already used with a different request: send a new key for a new request',
-      },
-    };
-  }
-  if (error instanceof QueueUnavailableError) {
-    return { status: 503, body: { error: error.message } };
-  }
+  // The offloader's own (invalid input, a bad or reused Idempotency-Key, Redis away).
+  const offloadAnswer = errorResponse(error);
+  if (offloadAnswer) return offloadAnswer;
   // body-parser's errors (bad JSON, too large, wrong charset) carry a client status.
   const status = (error as { status?: unknown } | null)?.status;
   if (typeof status === 'number' && status >= 400 && status < 500 && error instanceof Error) {

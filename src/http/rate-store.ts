@@ -9,7 +9,7 @@
 //   here, without Redis (a flood costs Redis nothing).
 import type { ClientRateLimitInfo, Options, Store } from 'express-rate-limit';
 import type { Result } from 'ioredis';
-import type { RedisConnection } from './redis.js';
+import type { RedisConnection } from '../redis/connections.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {

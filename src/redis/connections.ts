@@ -1,5 +1,8 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
+
+// The offloader core's test (src/offload/ imports nothing of the app): one test for both.
+export { isConnectionError } from '../offload/index.js';
 
 /** How long a producer command may take before the request gives up and answers 503. */
 export const PRODUCER_COMMAND_TIMEOUT_MS = 1_000;
@@ -57,19 +60,6 @@ export interface TlsOptions {
    * whose certificates are self-signed (Heroku Key-Value Store). Encrypted, not authenticated.
    */
   verify: boolean;
-}
-
-/**
- * True for a lost or refused connection. Those are logged once per outage by the connection
- * itself, so the queues and workers that relay the same error can ignore them.
- */
-export function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return (
-    (typeof code === 'string' &&
-      /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EPIPE|EHOSTUNREACH)$/.test(code)) ||
-    (error instanceof Error && /Connection is closed|Stream isn't writeable/.test(error.message))
-  );
 }
 
 function connect(
