@@ -13,6 +13,7 @@
 //   pickup:      --rate 200 --seconds 10 (jobs/s, seconds per round)
 //   benefit:     --duration 5 --connections 50 (as http), --benefit-rate 150 (req/s offered)
 //   email:       --mails 500 --concurrency N
+//   outbox:      --duration 5 --warmup 3 --connections 50 (as http; a private Postgres too)
 //   soak:        --minutes 10 (only when asked for: `--suite soak`)
 //   memory:      --loads 1,2,3,4 --modes worker,embedded (only when asked for: `--suite memory`)
 //   --cpu-prof DIR            V8 CPU profiles of the servers' process (http), the worker
@@ -26,6 +27,7 @@ import { runE2e } from './e2e.js';
 import { runEmail } from './email.js';
 import { runHttp } from './http.js';
 import { runMemory } from './memory.js';
+import { runOutbox } from './outbox.js';
 import { runPickup } from './pickup.js';
 import { runProducer } from './producer.js';
 import { runReports } from './reports.js';
@@ -41,6 +43,7 @@ const SUITES = [
   'pickup',
   'benefit',
   'email',
+  'outbox',
   'soak',
   'memory',
 ] as const;
@@ -154,6 +157,14 @@ try {
             rounds: fewerRounds,
             mails: Number(args.mails),
             concurrency: Number(args.concurrency),
+          });
+          break;
+        case 'outbox':
+          ok = await runOutbox({
+            rounds: fewerRounds,
+            duration: Number(args.duration),
+            warmup: Number(args.warmup),
+            connections: Number(args.connections),
           });
           break;
         case 'soak':

@@ -114,7 +114,12 @@ function finalText(status) {
   return `${status.state}${reason}`;
 }
 
-// Welcome email: the same signup inline, then offloaded, each timed.
+// Welcome email: the same signup inline, then offloaded, each timed. With a database an address
+// registers once (409 after), so the form starts with a fresh one.
+{
+  const email = document.querySelector('#signup-form input[name=email]');
+  email.value = `ann+${Date.now().toString(36)}@example.com`;
+}
 document.querySelector('#signup-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   const form = event.currentTarget;
@@ -134,6 +139,8 @@ document.querySelector('#signup-form').addEventListener('submit', async (event) 
     showState(box, '');
     delete box.dataset.ms;
   }
+  $(offloaded, 'user').textContent = '';
+  $(offloaded, 'mail').textContent = '';
   try {
     const sync = await post('?mode=sync');
     showTiming(inline, sync);
@@ -146,6 +153,9 @@ document.querySelector('#signup-form').addEventListener('submit', async (event) 
       showState(offloaded, describeError(queued), { error: true });
       return;
     }
+    // With a database, the user row committed with its job (the outbox): show it.
+    const { user } = queued.body;
+    if (user) $(offloaded, 'user').textContent = `user row ${user.id} · ${user.email}`;
     showState(offloaded, 'queued; a worker sends the mail…');
     const final = await followJob(queued.body, (status) =>
       showState(offloaded, `job ${status.state}`),
@@ -153,6 +163,17 @@ document.querySelector('#signup-form').addEventListener('submit', async (event) 
     showState(offloaded, final.state === 'completed' ? 'mail sent by a worker' : finalText(final), {
       error: final.state !== 'completed',
     });
+    const mail = final.state === 'completed' ? final.result : undefined;
+    if (mail && mail.skipped) $(offloaded, 'mail').textContent = `no mail: ${mail.skipped}`;
+    else if (mail && mail.messageId) {
+      $(offloaded, 'mail').textContent = `mail ${mail.messageId}`;
+      if (mail.via === 'outbox') {
+        const link = document.createElement('a');
+        link.href = '/dev/outbox';
+        link.textContent = 'open the outbox';
+        $(offloaded, 'mail').append(' · ', link);
+      }
+    }
   } catch (error) {
     showState(offloaded, `request failed: ${error.message}`, { error: true });
   } finally {

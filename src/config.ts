@@ -78,6 +78,14 @@ const schema = z.object({
     .regex(/^[\w{}-]+$/, 'letters, digits, _, -, { and } only')
     .default('offload'),
   OFFLOAD_MODE: z.enum(['queue', 'embedded', 'inline']).default('queue'),
+  // Postgres: the users, and the outbox their jobs are recorded in (src/db/). Unset, signups
+  // store nothing and enqueue directly (npm run dev starts a private Postgres and sets it).
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  DATABASE_POOL_SIZE: int(1, 100).default(10),
+  // How often each worker's relay loop looks for outbox rows a crash or an outage left behind.
+  OUTBOX_RELAY_INTERVAL_MS: int(10, 60_000).default(1_000),
+  // false: the web process leaves every outbox row to the workers' relay loops.
+  OUTBOX_FAST_PATH: z.stringbool().default(true),
   WORKER_QUEUES: z
     .string()
     .default('*')

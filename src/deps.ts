@@ -1,4 +1,5 @@
 import type { Config } from './config.js';
+import { createPool, type Db } from './db/pool.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createCardRenderer, type CardRenderer } from './reports/render-pool.js';
 import {
@@ -18,6 +19,8 @@ export interface Deps {
   signer: UrlSigner;
   /** Renders ID cards on worker threads; starts its threads on first use. */
   cards: CardRenderer;
+  /** Postgres (DATABASE_URL): the users; none when unset. */
+  db?: Db | undefined;
 }
 
 export function createDeps(config: Config): Deps {
@@ -32,6 +35,9 @@ export function createDeps(config: Config): Deps {
     storage: createStorage(config),
     signer: createUrlSigner({ secret: config.SIGNING_SECRET, publicUrl: config.PUBLIC_URL }),
     cards: createCardRenderer({ threads: config.REPORT_RENDER_THREADS }),
+    db: config.DATABASE_URL
+      ? createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE)
+      : undefined,
   };
 }
 
@@ -54,4 +60,5 @@ export function createStorage(config: Config): Storage {
 export async function closeDeps(deps: Deps): Promise<void> {
   deps.mailer.close();
   await deps.cards.close();
+  await deps.db?.end();
 }

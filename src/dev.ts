@@ -3,13 +3,15 @@
 // Procfile; `--env-file <path>` another .env.
 // Redis comes from REDIS_URL when set; else a private redis-server from PATH is started with its
 // data under .data/redis (and stopped on exit, never on a reload); else this says how to install
-// one. This file is development tooling, the one place besides config.ts that reads process.env.
+// one. Postgres likewise (src/dev/postgres.ts), but optional; the Procfile's `release` process
+// migrates it before the others start. This file is development tooling, the one place besides config.ts that reads process.env.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { devEnvironment } from './dev/env.js';
+import { startDevPostgres } from './dev/postgres.js';
 import { devProcess, parseProcfile, type DevProcess } from './dev/procfile.js';
 import { WATCHED, watchSources } from './dev/watch.js';
 import { redisServerArgs } from './redis/server.js';
@@ -84,6 +86,17 @@ try {
   process.exit(1);
 }
 const redis = env.REDIS_URL ? { url: env.REDIS_URL } : await privateRedis();
+// Postgres: DATABASE_URL if set; else a private one (src/dev/postgres.ts); else none, and the
+// signup runs without a database (it stores nothing).
+const postgres = env.DATABASE_URL
+  ? undefined
+  : await startDevPostgres((line) => console.log(`[dev] ${line}`));
+const database = env.DATABASE_URL ?? postgres?.url;
+if (!database) {
+  console.log(`[dev] no Postgres (set DATABASE_URL, or install postgresql): the signup stores no user
+  Debian/Ubuntu: sudo apt-get install postgresql
+  macOS:         brew install postgresql`);
+}
 
 interface Running {
   name: string;
@@ -95,7 +108,12 @@ let stopping = false;
 const isStopping = () => stopping;
 
 function start({ type, env: own, args }: DevProcess): Running {
-  const childEnv: Record<string, string> = { ...env, REDIS_URL: redis.url, ...own };
+  const childEnv: Record<string, string> = {
+    ...env,
+    REDIS_URL: redis.url,
+    ...(database && { DATABASE_URL: database }),
+    ...own,
+  };
   const grace = own.SHUTDOWN_TIMEOUT_MS ?? process.env.SHUTDOWN_TIMEOUT_MS;
   if (type === 'web' && childEnv.OFFLOAD_MODE !== 'embedded' && grace === undefined) {
     childEnv.SHUTDOWN_TIMEOUT_MS = WEB_DEV_SHUTDOWN_MS;
@@ -190,6 +208,7 @@ async function stopAll(code: number) {
     await once(redis.child, 'exit');
     console.log('[dev] stopped redis-server');
   }
+  await postgres?.stop();
   process.exit(code);
 }
 

@@ -2,7 +2,14 @@
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createApp } from './app.js';
-import { configOrExit, openOffloader, openWorkers, quit, registry } from './process/boot.js';
+import {
+  configOrExit,
+  openOffloader,
+  openRelayLoop,
+  openWorkers,
+  quit,
+  registry,
+} from './process/boot.js';
 import { closeDeps, createDeps } from './deps.js';
 import { startHeartbeat } from './process/heartbeat.js';
 import { createHttpServer } from './http/server.js';
@@ -21,8 +28,15 @@ const deps = createDeps(config);
 const { offloader, connection } = openOffloader(config, log, deps);
 const strict = config.REDIS_PREFLIGHT_STRICT;
 if (connection) preflightOnConnect(connection, { strict, log, refuse: () => process.exit(1) });
-const monitor = createMonitor({ config, connection, queueNames: registry.queues, log });
+const monitor = createMonitor({
+  config,
+  connection,
+  queueNames: registry.queues,
+  log,
+  db: deps.db,
+});
 const workers = config.OFFLOAD_MODE === 'embedded' ? openWorkers(config, log, deps) : undefined;
+const relayLoop = workers && openRelayLoop(config, log, deps);
 const heartbeat =
   workers &&
   startHeartbeat({
@@ -64,9 +78,16 @@ exitOnSignals(log, config.SHUTDOWN_TIMEOUT_MS, [
   ],
   ['heartbeat', () => heartbeat?.stop()],
   ['workers', (deadline) => workers?.runner.close(deadline)],
+  ['relay', () => relayLoop?.relay.close()],
   ['monitor', () => monitor.close()],
   ['queues', () => offloader.close()],
-  ['redis', () => Promise.all([quit(connection), quit(workers?.connection)]).then(() => undefined)],
+  [
+    'redis',
+    () =>
+      Promise.all([quit(connection), quit(workers?.connection), quit(relayLoop?.connection)]).then(
+        () => undefined,
+      ),
+  ],
   ['deps', () => closeDeps(deps)],
   // Last: the spans of everything above go out before the process exits.
   ['telemetry', flushTelemetry],

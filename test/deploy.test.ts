@@ -20,13 +20,24 @@ const documented = new Set(readFileSync('.env.example', 'utf8').match(/^[A-Z_0-9
 
 describe('app.json (Heroku)', () => {
   it('when Heroku reads the formation, then it names exactly the Procfile processes, one of each', () => {
-    assert.deepEqual(Object.keys(app.formation).sort(), [...readProcfile().keys()].sort());
+    // `release` is no formation: it runs once per deploy, before the new processes start.
+    const scaled = [...readProcfile().keys()].filter((type) => type !== 'release');
+    assert.deepEqual(Object.keys(app.formation).sort(), scaled.sort());
     for (const { quantity } of Object.values(app.formation)) assert.equal(quantity, 1);
   });
 
   it('when the Redis add-on is attached as REDIS, then it sets REDIS_URL, the key the app reads', () => {
-    assert.deepEqual(app.addons, [{ plan: 'heroku-redis:mini', as: 'REDIS' }]);
+    assert.deepEqual(app.addons[0], { plan: 'heroku-redis:mini', as: 'REDIS' });
     assert.equal(app.env.REDIS_URL, undefined, 'the add-on sets it, not the user');
+  });
+
+  it('when the Postgres add-on is attached as DATABASE, then it sets DATABASE_URL, and the release process migrates it', () => {
+    assert.deepEqual(app.addons.slice(1), [
+      { plan: 'heroku-postgresql:essential-0', as: 'DATABASE' },
+    ]);
+    assert.equal(app.env.DATABASE_URL, undefined, 'the add-on sets it, not the user');
+    assert.ok(documented.has('DATABASE_URL'));
+    assert.equal(readProcfile().get('release'), 'node dist/src/db/release.js');
   });
 
   it('when Heroku fills the config vars, then every one is a documented key and the app starts with them', () => {

@@ -68,3 +68,8 @@ export {
   UnknownQueueError,
 } from './dead-letters.js';
 export type { DeadLetter, DeadLetterPage, DeadLetterSource } from './dead-letters.js';
+export { createOutbox, OUTBOX_TABLE, transaction, withOutbox } from './outbox.js';
+export type { Outbox, OutboxRow, TransactionalOptions } from './outbox.js';
+export type { PooledClient, SqlClient } from './sql.js';
+export { startRelay } from './relay.js';
+export type { Relay, RelayOptions } from './relay.js';

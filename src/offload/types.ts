@@ -3,6 +3,7 @@
 // from) import them, not each other: the core has no import cycle, type-only ones included.
 import type { z } from 'zod';
 import type { Logger } from './logger.js';
+import type { SqlClient } from './sql.js';
 
 export interface RetryPolicy {
   /** Total runs, the first included. */
@@ -168,12 +169,18 @@ export interface EnqueueOptions {
    * progress shows `{done, total}` from the start, before every child has reported.
    */
   progressTotal?: number;
+  /**
+   * The caller's database transaction (opened with `transaction()` from outbox.ts): the job is
+   * recorded in it, in the outbox table, and relayed to the queue after the commit, so a
+   * rollback never runs it and a commit always does. Inline, the job runs after the commit.
+   */
+  tx?: SqlClient;
 }
 
 /** `enqueueMany`'s options: those of `enqueue` that fit every job of a batch. */
 export type ManyOptions = Omit<
   EnqueueOptions,
-  'key' | 'fingerprint' | 'summary' | 'children' | 'progressTotal'
+  'key' | 'fingerprint' | 'summary' | 'children' | 'progressTotal' | 'tx'
 >;
 
 /** A chord's header job, made with `child()` (= `step()`). */

@@ -6,11 +6,15 @@ import type { Deps } from '../deps.js';
 import { createLogger, type Logger } from '../logger.js';
 import {
   createInlineOffloader,
+  createOutbox,
   createQueueOffloader,
   createRegistry,
   retention,
+  startRelay,
   startRunner,
+  withOutbox,
   type Offloader,
+  type Relay,
   type Runner,
 } from '../offload/index.js';
 import {
@@ -42,10 +46,15 @@ export function openOffloader(
   config: Config,
   log: Logger,
   deps: Deps,
+  /** Each fast-path batch's lags, commit to BullMQ, in ms (the bench reads them). */
+  onRelayed?: (lagsMs: number[]) => void,
 ): { offloader: Offloader; connection?: RedisConnection } {
-  if (config.OFFLOAD_MODE === 'inline') return { offloader: createInlineOffloader({ deps, log }) };
+  if (config.OFFLOAD_MODE === 'inline') {
+    // enqueue({ tx }) runs the job after the commit.
+    return { offloader: withOutbox(createInlineOffloader({ deps, log }), { registry }) };
+  }
   const connection = connectProducer(config.REDIS_URL, log, tlsOf(config));
-  const offloader = createQueueOffloader({
+  const queued = createQueueOffloader({
     registry,
     connection,
     eventsConnection: () => connectWorker(config.REDIS_URL, log, tlsOf(config)),
@@ -55,7 +64,60 @@ export function openOffloader(
     retention: retention(config.RESULT_TTL, config.FAILED_TTL),
     tracing: telemetry()?.jobs,
   });
+  // With a database, enqueue({ tx }) records the job in the caller's transaction (the outbox)
+  // and the fast path relays it after the commit; the workers' loops relay what it missed.
+  const relay = deps.db && openRelay(config, log, deps, connection, false, onRelayed);
+  const offloader = withOutbox(queued, {
+    registry,
+    outbox: relay && createOutbox({ db: relay.db }),
+    relayNow: config.OUTBOX_FAST_PATH ? relay?.relay.relayNow : undefined,
+  });
+  offloader.close = async () => {
+    await relay?.relay.close();
+    await queued.close();
+  };
   return { offloader, connection };
+}
+
+/** The outbox's relay on `connection` (a producer's: adds fail fast); `loop` for workers. */
+function openRelay(
+  config: Config,
+  log: Logger,
+  deps: Deps,
+  connection: RedisConnection,
+  loop: boolean,
+  onRelayed?: (lagsMs: number[]) => void,
+): { relay: Relay; db: NonNullable<Deps['db']> } | undefined {
+  const db = deps.db;
+  if (!db) return undefined;
+  const relay = startRelay({
+    outbox: createOutbox({ db }),
+    connect: () => db.connect(),
+    registry,
+    connection,
+    prefix: config.QUEUE_PREFIX,
+    log,
+    retention: retention(config.RESULT_TTL, config.FAILED_TTL),
+    loop,
+    intervalMs: config.OUTBOX_RELAY_INTERVAL_MS,
+    onRelayed,
+  });
+  return { relay, db };
+}
+
+/**
+ * The relay loop a worker runs when there is a database (several workers' loops share the
+ * rows, never take the same one), on a producer connection of its own (fail fast).
+ */
+export function openRelayLoop(
+  config: Config,
+  log: Logger,
+  deps: Deps,
+): { relay: Relay; connection: RedisConnection } | undefined {
+  if (!deps.db) return undefined;
+  const connection = connectProducer(config.REDIS_URL, log, tlsOf(config));
+  const opened = openRelay(config, log, deps, connection, true);
+  return opened && { relay: opened.relay, connection };
 }
 
 /** Workers for `WORKER_QUEUES`, and the connection they share (one Redis, or a cluster). */
@@ -87,8 +149,9 @@ export function connectOffloader(
   config: Config,
   log: Logger,
   deps: Deps,
+  onRelayed?: (lagsMs: number[]) => void,
 ): { offloader: Offloader; connection?: Redis } {
-  const { offloader, connection } = openOffloader(config, log, deps);
+  const { offloader, connection } = openOffloader(config, log, deps, onRelayed);
   return { offloader, connection: connection && single(connection) };
 }
 

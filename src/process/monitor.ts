@@ -5,7 +5,9 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { countWorkers } from './heartbeat.js';
 import type { Logger } from '../logger.js';
+import { registerOutboxMetrics } from '../db/metrics.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { createOutbox, type SqlClient } from '../offload/index.js';
 import { inspectRedis, judgeMemory, type RedisFindings } from '../redis/preflight.js';
 import {
   connectionProblem,
@@ -16,12 +18,17 @@ import {
   type TlsOptions,
 } from '../redis/connections.js';
 
+/** An outbox row older than this is a warning in /readyz: the relay is behind or stopped. */
+const OUTBOX_AGE_WARNING_S = 60;
+
 export interface Readiness {
   ok: boolean;
   mode: Config['OFFLOAD_MODE'];
   redis?: Omit<RedisFindings, 'problems' | 'warnings'>;
   /** Workers heard from in the last few seconds, per queue. */
   workers?: Record<string, number>;
+  /** Jobs committed but not yet relayed to BullMQ (see src/offload/outbox.ts). */
+  outbox?: { depth: number; oldestAgeSeconds: number };
   /** Why it is not ready (503). */
   problems: string[];
   /** What is wrong but does not stop this process taking requests. */
@@ -43,12 +50,15 @@ export function createMonitor({
   connection,
   queueNames,
   log,
+  db,
 }: {
   config: Config;
   /** The producer connection; undefined in inline mode. */
   connection: Redis | Cluster | undefined;
   queueNames: readonly string[];
   log: Logger;
+  /** Postgres (DATABASE_URL): the outbox's depth and age go into metrics and readiness. */
+  db?: SqlClient | undefined;
 }): Monitor {
   const prefix = config.QUEUE_PREFIX;
   const queues = connection
@@ -69,7 +79,29 @@ export function createMonitor({
     log,
   });
 
+  const outbox = db && connection ? createOutbox({ db }) : undefined;
+  if (outbox) registerOutboxMetrics(metrics.registry, outbox, log);
+
   async function readiness(): Promise<Readiness> {
+    const ready = await redisReadiness();
+    if (!outbox) return ready;
+    try {
+      ready.outbox = await outbox.depth();
+      const { depth, oldestAgeSeconds: age } = ready.outbox;
+      if (age > OUTBOX_AGE_WARNING_S) {
+        ready.warnings.push(
+          `outbox: ${depth} committed jobs wait to be relayed, the oldest for ${age.toFixed(0)} s (is Redis up, and a worker running?)`,
+        );
+      }
+    } catch (error) {
+      // Signups need the database: without it they fail.
+      ready.ok = false;
+      ready.problems.push(`Postgres: ${(error as Error).message}`);
+    }
+    return ready;
+  }
+
+  async function redisReadiness(): Promise<Readiness> {
     const mode = config.OFFLOAD_MODE;
     if (!connection) return { ok: true, mode, problems: [], warnings: [] };
     // Sentences a person can act on, naming the server (never the password).

@@ -9,6 +9,7 @@ import type { Browser, Page } from 'playwright-core';
 import { sharedRedisUrl } from '../harness/global.js';
 import { makeImage } from '../harness/images.js';
 import { freePort } from '../harness/ports.js';
+import { createDatabase } from '../harness/postgres.js';
 import { startProcess, type Proc } from '../harness/procfile.js';
 import { startSmtp, type TestSmtp } from '../harness/smtp.js';
 import { launchChromium, SCREENSHOTS } from './chromium.js';
@@ -62,6 +63,8 @@ describe('the demo page in a browser', function () {
     const dir = await mkdtemp(join(tmpdir(), 'offload-browser-'));
     const env = {
       REDIS_URL: sharedRedisUrl(),
+      // As deployed: the signup stores its user (issue 22).
+      DATABASE_URL: await createDatabase(),
       QUEUE_PREFIX: `b${randomUUID().slice(0, 8)}`,
       SMTP_URL: smtp.url,
       STORAGE_DIR: join(dir, 'storage'),
@@ -109,6 +112,11 @@ describe('the demo page in a browser', function () {
     await page.click('#signup-form button');
     await textOf('#signup-offloaded [data-role=state]', /mail sent by a worker/);
     assert.deepEqual(polled, [], 'live from the event stream, no polling');
+    await textOf(
+      '#signup-offloaded [data-role=user]',
+      /^user row [0-9a-f-]{36} · ann\+\w+@example\.com$/,
+    );
+    await textOf('#signup-offloaded [data-role=mail]', /^mail <[0-9a-f-]{36}@/);
     const inline = await textOf('#signup-inline [data-role=timing]', /\d+ ms · 201/);
     const offloaded = await textOf('#signup-offloaded [data-role=timing]', /\d+ ms · 202/);
     const ms = (text: string) => Number(/(\d+) ms/.exec(text)?.[1]);

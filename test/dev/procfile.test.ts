@@ -14,15 +14,16 @@ function readmeProcfiles(): string[] {
 }
 
 describe('the Procfile as npm run dev reads it', () => {
-  it('when it is the repo Procfile, then web and worker run their TypeScript sources under tsx, preload included', () => {
+  it('when it is the repo Procfile, then release (the migrations), web and worker run their TypeScript sources under tsx, preload included', () => {
     const entries = parseProcfile(readFileSync('Procfile', 'utf8'));
     const processes = entries.map((e) => devProcess(e, { exists }));
     assert.deepEqual(
       processes.map((p) => p.type),
-      ['web', 'worker'],
+      ['release', 'web', 'worker'],
     );
-    const web = processes[0]!;
-    const worker = processes[1]!;
+    assert.equal(processes[0]!.args.at(-1), 'src/db/release.ts');
+    const web = processes[1]!;
+    const worker = processes[2]!;
     assert.deepEqual(web.args.slice(0, 2), ['--import', 'tsx']);
     assert.equal(web.args.at(-1), 'src/web.ts');
     assert.equal(worker.args.at(-1), 'workers/main.ts');

@@ -6,7 +6,13 @@ import { Queue } from 'bullmq';
 import type { Express } from 'express';
 import type { Redis } from 'ioredis';
 import { createApp } from '../../src/app.js';
-import { connectOffloader, quit, registry, startWorkers } from '../../src/process/boot.js';
+import {
+  connectOffloader,
+  openRelayLoop,
+  quit,
+  registry,
+  startWorkers,
+} from '../../src/process/boot.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { closeDeps, createDeps, type Deps } from '../../src/deps.js';
 import { createLogger } from '../../src/logger.js';
@@ -23,7 +29,10 @@ export interface TestApp {
   monitor: Monitor;
   /** Counts jobs of every state in a queue: to prove that nothing was enqueued. */
   countJobs(queue?: string): Promise<number>;
-  /** Starts workers in this process (queue mode), as the worker process would. */
+  /**
+   * Starts workers in this process (queue mode), as the worker process would: with a database
+   * (DATABASE_URL), the outbox's relay loop too.
+   */
   startWorkers(): Runner;
   close(): Promise<void>;
 }
@@ -49,8 +58,15 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   if (connection && connection.status !== 'ready' && config.REDIS_URL === sharedRedisUrl()) {
     await new Promise((resolve) => connection.once('ready', resolve));
   }
-  const monitor = createMonitor({ config, connection, queueNames: registry.queues, log });
+  const monitor = createMonitor({
+    config,
+    connection,
+    queueNames: registry.queues,
+    log,
+    db: deps.db,
+  });
   const workers: { runner: Runner; connection: Redis }[] = [];
+  const relays: NonNullable<ReturnType<typeof openRelayLoop>>[] = [];
   const inspectors: Queue[] = [];
   return {
     app: createApp({ offloader, deps, log, monitor, redis: connection }),
@@ -70,9 +86,15 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     startWorkers() {
       const started = startWorkers(config, log, deps);
       workers.push(started);
+      const relay = openRelayLoop(config, log, deps);
+      if (relay) relays.push(relay);
       return started.runner;
     },
     async close() {
+      for (const { relay, connection: c } of relays) {
+        await relay.close();
+        await quit(c);
+      }
       for (const { runner, connection: c } of workers) {
         await runner.close(Date.now() + 5_000);
         await quit(c);

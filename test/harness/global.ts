@@ -1,4 +1,6 @@
-// Mocha's global fixtures: one private redis-server for the whole run, stopped at the end.
+// Mocha's global fixtures: one private redis-server for the whole run, stopped at the end (and
+// the private Postgres, when a test started it: see postgres.ts).
+import { stopSharedPostgres } from './postgres.js';
 import { hasRedisServer, startRedis, type PrivateRedis } from './redis.js';
 
 let redis: PrivateRedis | undefined;
@@ -14,6 +16,7 @@ export async function mochaGlobalSetup(): Promise<void> {
 
 export async function mochaGlobalTeardown(): Promise<void> {
   await redis?.destroy();
+  await stopSharedPostgres(); // started by the first test that asked for a database
 }
 
 /** The URL of the run's shared private Redis. */

@@ -13,6 +13,7 @@ import { eventually } from '../harness/app.js';
 import { sharedRedisUrl } from '../harness/global.js';
 import { makeImage } from '../harness/images.js';
 import { freePort } from '../harness/ports.js';
+import { createDatabase } from '../harness/postgres.js';
 import { Watched } from '../harness/watched.js';
 
 type Line = { text: string; json?: Record<string, unknown> };
@@ -100,6 +101,9 @@ describe('npm run dev (two workers from a temp Procfile, .env, reload on save)',
         env: {
           ...process.env,
           REDIS_URL: sharedRedisUrl(),
+          // Given, so the launcher starts no Postgres of its own (the temp Procfile has no
+          // release line: the test database comes migrated).
+          DATABASE_URL: await createDatabase(),
           QUEUE_PREFIX: `dev${randomUUID().slice(0, 8)}`,
           PORT: String(port),
           OUTBOX_DIR: outbox,

@@ -4,7 +4,9 @@
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
+import pg from 'pg';
 import { sharedRedisUrl } from '../harness/global.js';
+import { createDatabase } from '../harness/postgres.js';
 import { makeImage } from '../harness/images.js';
 import { multipart, MULTIPART_TYPE } from '../harness/multipart.js';
 import { startStack, type Stack } from '../harness/stack.js';
@@ -295,10 +297,29 @@ function csvCases(): Case[] {
 describe('reliability: hostile input on every POST route', function () {
   this.timeout(120_000);
   let stack: Stack;
+  let databaseUrl = '';
   const table: [route: string, Case][] = [];
+  /** Rows in the users and outbox tables: a refused signup adds none. */
+  const rows = async () => {
+    const client = new pg.Client(databaseUrl);
+    await client.connect();
+    try {
+      const {
+        rows: [row],
+      } = await client.query<{ users: number; outbox: number }>(
+        'SELECT (SELECT count(*) FROM users)::int AS users, (SELECT count(*) FROM offload_outbox)::int AS outbox',
+      );
+      return row!;
+    } finally {
+      await client.end();
+    }
+  };
 
   before(async () => {
-    stack = await startStack(sharedRedisUrl()); // web only: nothing may be enqueued anyway
+    // Web only: nothing may be enqueued anyway. With a database, as deployed: the signup stores
+    // its user and records its job in the outbox (issue 22).
+    databaseUrl = await createDatabase();
+    stack = await startStack(sharedRedisUrl(), { DATABASE_URL: databaseUrl });
     await stack.startWeb({ LOG_LEVEL: 'warn' });
     for (const route of Object.keys(ROUTES) as (keyof typeof ROUTES)[]) {
       for (const c of jsonCases(route)) table.push([route, c]);
@@ -320,6 +341,14 @@ describe('reliability: hostile input on every POST route', function () {
     '/webhooks': { ...ROUTES['/webhooks'].valid, payload: { a: 2 } },
     '/reports': { ...ROUTES['/reports'].valid, sample: 3 },
   };
+  // The address the binding request registered, again (409), in any case, with no key.
+  for (const email of ['ann@example.com', 'ANN@Example.COM']) {
+    const body = json({ ...ROUTES['/signup'].valid, email });
+    table.push([
+      '/signup',
+      { what: `an email already registered (${email})`, body, type: JSON_TYPE },
+    ]);
+  }
   for (const route of Object.keys(ROUTES) as (keyof typeof ROUTES)[]) {
     table.push([
       route,
@@ -364,6 +393,8 @@ describe('reliability: hostile input on every POST route', function () {
     }
     const bound = Object.values(await stack.counts()).reduce((a, b) => a + b, 0);
     const boundFiles = (await storedFiles()).length;
+    const boundRows = await rows();
+    assert.equal(boundRows.users, 1, 'the binding signup stored its user');
     const wrong: string[] = [];
     const seen = new Map<number, number>();
     for (const [route, c] of table) {
@@ -382,6 +413,8 @@ describe('reliability: hostile input on every POST route', function () {
       JSON.stringify(counts),
     );
     assert.equal((await storedFiles()).length, boundFiles);
+    assert.deepEqual(await rows(), boundRows, 'no user or outbox row added');
+    assert.ok(seen.get(409), 'the registered address was refused (409)');
     console.log(
       `      ${table.length} hostile requests: ${[...seen].map(([s, n]) => `${n}× ${s}`).join(', ')}`,
     );
@@ -389,13 +422,15 @@ describe('reliability: hostile input on every POST route', function () {
 
   it('when each route then gets its valid request, then it is accepted and counted (the table could have failed)', async () => {
     for (const route of Object.keys(ROUTES) as (keyof typeof ROUTES)[]) {
-      const { status } = await send(route, {
-        what: 'valid',
-        body: json(ROUTES[route].valid),
-        type: JSON_TYPE,
-      });
+      // A new address: the table's is registered.
+      const valid =
+        route === '/signup'
+          ? { ...ROUTES[route].valid, email: 'zed@example.com' }
+          : ROUTES[route].valid;
+      const { status } = await send(route, { what: 'valid', body: json(valid), type: JSON_TYPE });
       assert.equal(status, 202, route);
     }
+    assert.equal((await rows()).users, 2);
     const photo = await makeImage('png', 16, 16);
     const { status } = await send('/thumbnails', {
       what: 'valid',
