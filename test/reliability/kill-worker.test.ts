@@ -85,10 +85,18 @@ describe('reliability: kill -9 a worker mid-run', function () {
       once.add(id);
     }
     assert.equal(once.size, JOBS);
+    // A job in flight by the log may have completed just before the kill: its 'job completed'
+    // line, written asynchronously (pino), can die in the process's buffer. Such a job is not
+    // run again; every other one is, once.
+    const rerunIds = new Set(logged(restarted.lines, 'job started', 'send-email'));
     for (const id of inFlight) {
       const status = await stack.status(id);
       assert.equal(status.state, 'completed');
-      assert.equal(status.attempts, 2, `${id} ran again after the crash`);
+      assert.equal(
+        status.attempts,
+        rerunIds.has(id) ? 2 : 1,
+        `${id}: attempts match the workers that started it`,
+      );
     }
 
     // Effects: one Message-ID per job, exactly the accepted jobs'; copies only of jobs in flight.
