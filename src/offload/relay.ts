@@ -160,9 +160,14 @@ export function startRelay(options: RelayOptions): Relay {
       let failures = 0;
       let sweptAt = 0;
       while (!stop.signal.aborted) {
+        if (connection.status !== 'ready') {
+          // Not a failure to report: the connection says Redis is away (and when it is back,
+          // which ends this pause). Rows wait in the outbox meanwhile.
+          await pause(maxBackoffMs);
+          continue;
+        }
         let relayed = 0;
         try {
-          if (connection.status !== 'ready') throw new Error('Redis is not connected');
           relayed = await relayLeftBehind();
           if (Date.now() - sweptAt > keepMs / 2) {
             sweptAt = Date.now();
