@@ -64,13 +64,17 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The outbox table: recording, looking up and marking rows. */
 export interface Outbox {
-  readonly table: string;
   /** Records a row in `tx` (the caller's transaction). */
   insert(tx: SqlClient, row: OutboxRow): Promise<void>;
   /** An unrelayed row's name and age, or null (relayed, or never committed). */
   pending(id: string): Promise<{ name: string; createdAt: Date } | null>;
-  /** Marks rows relayed (they are deleted `keepMs` later by `sweep`). */
-  markRelayed(ids: readonly string[]): Promise<void>;
+  /**
+   * Takes up to `limit` unrelayed rows older than `graceMs`, oldest first, locked in `tx` and
+   * skipped by every other transaction (so several relay loops never take the same row).
+   */
+  leftBehind(tx: SqlClient, graceMs: number, limit: number): Promise<OutboxRow[]>;
+  /** Marks rows relayed, through `via` (default: the pool); `sweep` deletes them later. */
+  markRelayed(ids: readonly string[], via?: SqlClient): Promise<void>;
   /** Deletes rows relayed more than `keepMs` ago; answers how many. */
   sweep(keepMs: number): Promise<number>;
   /** How many rows wait to be relayed, and the oldest's age in seconds (0 when none). */
@@ -81,7 +85,6 @@ export interface Outbox {
 export function createOutbox({ db, table = OUTBOX_TABLE }: { db: SqlClient; table?: string }) {
   if (!/^[a-z_][a-z0-9_]*$/.test(table)) throw new Error(`not a plain table name: ${table}`);
   const outbox: Outbox = {
-    table,
     async insert(tx, row) {
       await tx.query(`INSERT INTO ${table} (id, name, data, opts) VALUES ($1, $2, $3, $4)`, [
         row.id,
@@ -98,9 +101,18 @@ export function createOutbox({ db, table = OUTBOX_TABLE }: { db: SqlClient; tabl
       const row = rows[0] as { name: string; created_at: Date | string } | undefined;
       return row ? { name: row.name, createdAt: new Date(row.created_at) } : null;
     },
-    async markRelayed(ids) {
+    async leftBehind(tx, graceMs, limit) {
+      const { rows } = await tx.query(
+        `SELECT id, name, data, opts FROM ${table}
+          WHERE relayed_at IS NULL AND created_at < now() - make_interval(secs => $1)
+          ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED`,
+        [graceMs / 1000, limit],
+      );
+      return rows as OutboxRow[];
+    },
+    async markRelayed(ids, via = db) {
       if (ids.length === 0) return;
-      await db.query(
+      await via.query(
         `UPDATE ${table} SET relayed_at = now() WHERE id = ANY($1::uuid[]) AND relayed_at IS NULL`,
         [ids],
       );

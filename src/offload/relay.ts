@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import type { JobData } from './types.js';
-import type { Outbox, OutboxRow } from './outbox.js';
+import { transaction, type Outbox, type OutboxRow } from './outbox.js';
 import { jobOptions, RETENTION, type Retention } from './job-options.js';
 import type { Registry } from './registry.js';
 import type { PooledClient } from './sql.js';
@@ -60,7 +60,6 @@ export function startRelay(options: RelayOptions): Relay {
   const batchSize = options.batchSize ?? 100;
   const maxBackoffMs = options.maxBackoffMs ?? 5_000;
   const keepMs = options.keepMs ?? 60_000;
-  const table = outbox.table;
 
   const queues = new Map<string, Queue<JobData>>();
   const queueOf = (name: string) => {
@@ -128,26 +127,19 @@ export function startRelay(options: RelayOptions): Relay {
   async function relayLeftBehind(): Promise<number> {
     const client = await connect();
     try {
-      await client.query('BEGIN');
-      const { rows } = await client.query(
-        `SELECT id, name, data, opts FROM ${table}
-          WHERE relayed_at IS NULL AND created_at < now() - make_interval(secs => $1)
-          ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED`,
-        [graceMs / 1000, batchSize],
-      );
-      const found = rows as OutboxRow[];
-      if (found.length > 0) {
-        await add(found);
-        await client.query(`UPDATE ${table} SET relayed_at = now() WHERE id = ANY($1::uuid[])`, [
-          found.map((row) => row.id),
-        ]);
-      }
-      await client.query('COMMIT');
-      if (found.length > 0) log.info({ rows: found.length }, 'outbox rows relayed by the loop');
-      return found.length;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
+      const found = await transaction(client, async (tx) => {
+        const rows = await outbox.leftBehind(tx, graceMs, batchSize);
+        if (rows.length > 0) {
+          await add(rows);
+          await outbox.markRelayed(
+            rows.map((row) => row.id),
+            tx,
+          );
+        }
+        return rows.length;
+      });
+      if (found > 0) log.info({ rows: found }, 'outbox rows relayed by the loop');
+      return found;
     } finally {
       client.release();
     }
